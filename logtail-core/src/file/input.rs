@@ -1,0 +1,941 @@
+//! [`FileInput`]: discovery, reading, rotation detection and acknowledged
+//! checkpoints for the files one configuration matches.
+//!
+//! A *reader* is an open file plus a *stream*: the logical position in a
+//! sequence of bytes (source number, read offset, acknowledgement tracker,
+//! head signature, framer). Normally the two stay together for the file's
+//! life. Rotation is about when they come apart:
+//!
+//! - rename (+ create): the inode is the same, so the reader keeps its
+//!   stream and only its path changes; the new file at the old path is a new
+//!   inode and gets a new reader from offset 0.
+//! - truncation (size below the read offset, or a head that no longer
+//!   matches the signature): the reader's stream is *retired* and the
+//!   reader starts a new stream at 0. A file that appears with the retired
+//!   stream's head (the copy made by copytruncate) *adopts* the stream and
+//!   continues from its offset: nothing read twice, nothing skipped.
+//!   A copy seen *before* the truncation waits briefly for it.
+//! - deletion / moved out of the pattern: the open descriptor still reads
+//!   the inode; it is drained, then closed once idle (never held forever).
+//!
+//! Checkpoints hold only acknowledged offsets ([`AckTracker`]).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender};
+use memchr::memchr;
+
+use super::discovery::{GlobError, PathMatcher, PathsSpec};
+use super::fingerprint::{FileId, Signature};
+use super::framing::{Framer, FramerOptions};
+use super::reader::{OpenFile, ReadOutcome};
+use super::watch::Watcher;
+use crate::ack::{Ack, AckToken, AckTracker, BatchId};
+use crate::checkpoint::{Checkpoint, CheckpointError, FilePosition};
+use crate::event::{Event, EventBatch, SourceTags, Timestamp};
+use crate::input::{Emit, Input, Progress};
+
+/// Options of the file input (LoongCollector's `input_file`).
+#[derive(Debug, Clone)]
+pub struct FileInputOptions {
+    /// Name of the pipeline configuration (tags every batch).
+    pub config_name: Arc<str>,
+    /// `FilePaths`, `MaxDirSearchDepth` and the exclude lists.
+    pub paths: PathsSpec,
+    /// `TailSizeKB`: files found at start-up without a checkpoint are read
+    /// from this far before their end (default 1024).
+    pub tail_size_kb: u64,
+    /// `FlushTimeoutSecs`: an incomplete last line is emitted after this
+    /// long without growth (default 5 s).
+    pub flush_timeout: Duration,
+    /// Line framing (maximum line size and its policy, `\r` handling).
+    pub framing: FramerOptions,
+    /// How often every open file is checked for growth when inotify is
+    /// silent (default 1 s; 200 ms without inotify).
+    pub poll_interval: Duration,
+    /// How often the directories are rescanned for new files when inotify
+    /// is silent (default 1 s).
+    pub discovery_interval: Duration,
+    /// Use inotify to react at once (default true).
+    pub inotify: bool,
+    /// A drained file that no longer matches (deleted, rotated away) is
+    /// closed after this long without growth (default 5 s).
+    pub close_rotated_after: Duration,
+    /// A drained file that still matches is closed after this long without
+    /// growth, to free descriptors; it is reopened when it grows (default 300 s).
+    pub close_inactive_after: Duration,
+    /// How long a new file whose head equals a live file's head is held
+    /// back, in case it is a copytruncate copy whose original is about to be
+    /// truncated (default 1 s).
+    pub copy_wait: Duration,
+    /// Largest chunk read (and batch emitted) at once (default 1 MiB).
+    pub chunk_bytes: usize,
+    /// Most bytes read from one file per poll, for fairness (default 4 MiB).
+    pub read_budget: usize,
+    /// Minimum time between checkpoint writes (default 100 ms).
+    pub checkpoint_interval: Duration,
+    /// Checkpoint entries of files not seen for this long are dropped (default 7 days).
+    pub checkpoint_ttl: Duration,
+}
+
+impl Default for FileInputOptions {
+    fn default() -> Self {
+        FileInputOptions {
+            config_name: Arc::from("default"),
+            paths: PathsSpec::default(),
+            tail_size_kb: 1024,
+            flush_timeout: Duration::from_secs(5),
+            framing: FramerOptions::default(),
+            poll_interval: Duration::from_secs(1),
+            discovery_interval: Duration::from_secs(1),
+            inotify: true,
+            close_rotated_after: Duration::from_secs(5),
+            close_inactive_after: Duration::from_secs(300),
+            copy_wait: Duration::from_secs(1),
+            chunk_bytes: 1 << 20,
+            read_budget: 4 << 20,
+            checkpoint_interval: Duration::from_millis(100),
+            checkpoint_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Errors of the file input.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A path pattern is invalid.
+    #[error(transparent)]
+    Glob(#[from] GlobError),
+    /// The checkpoint store failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The pipeline stopped taking batches.
+    #[error("the pipeline is stopping")]
+    Closed,
+}
+
+/// What the file input did, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileInputStats {
+    /// Files opened.
+    pub files_opened: u64,
+    /// Files closed.
+    pub files_closed: u64,
+    /// Files open now.
+    pub files_open: u64,
+    /// Lines emitted.
+    pub lines: u64,
+    /// Bytes consumed from files.
+    pub bytes: u64,
+    /// Batches emitted.
+    pub batches: u64,
+    /// Files renamed within the pattern (same inode, new path).
+    pub renames: u64,
+    /// Truncations detected (size below offset, or head rewritten).
+    pub truncations: u64,
+    /// Copies recognised as the continuation of a truncated file.
+    pub copies_adopted: u64,
+    /// Truncated streams whose copy never appeared; their unread bytes are lost.
+    pub truncated_unread_bytes: u64,
+    /// Inode reuse detected (checkpoint with another head at the same inode).
+    pub inode_reuse: u64,
+    /// Incomplete last lines emitted after the flush timeout.
+    pub partial_flushes: u64,
+    /// Pieces cut from over-long lines (split policy).
+    pub long_line_pieces: u64,
+    /// Over-long lines truncated (truncate policy).
+    pub long_lines_truncated: u64,
+    /// Errors opening, stating or reading files.
+    pub io_errors: u64,
+}
+
+/// The logical position in a sequence of bytes; see the module docs.
+#[derive(Debug)]
+struct Stream {
+    source: u64,
+    tracker: AckTracker,
+    read_offset: u64,
+    signature: Signature,
+    framer: Framer,
+}
+
+#[derive(Debug)]
+struct Reader {
+    file: OpenFile,
+    path: PathBuf,
+    tags: Arc<SourceTags>,
+    stream: Stream,
+    matched: bool,
+    deleted: bool,
+    last_size: u64,
+    last_change: Instant,
+}
+
+#[derive(Debug)]
+struct Retired {
+    stream: Stream,
+    since: Instant,
+    unread: u64,
+    path: PathBuf,
+}
+
+/// Collects the files matched by one configuration. See the module docs.
+pub struct FileInput {
+    opts: FileInputOptions,
+    matcher: PathMatcher,
+    checkpoint: Box<dyn Checkpoint>,
+    readers: HashMap<FileId, Reader>,
+    by_path: HashMap<PathBuf, FileId>,
+    sources: HashMap<u64, FileId>,
+    retired: HashMap<u64, Retired>,
+    held_copies: HashMap<FileId, Instant>,
+    next_source: u64,
+    watcher: Option<Watcher>,
+    ack_tx: Sender<Ack>,
+    ack_rx: Receiver<Ack>,
+    started: bool,
+    need_scan: bool,
+    check_all: bool,
+    changed_paths: HashSet<PathBuf>,
+    last_scan: Option<Instant>,
+    last_check: Instant,
+    last_persist: Instant,
+    last_refresh: Instant,
+    dirty: bool,
+    stats: FileInputStats,
+}
+
+impl std::fmt::Debug for FileInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileInput")
+            .field("config", &self.opts.config_name)
+            .field("readers", &self.readers.len())
+            .finish()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl FileInput {
+    /// Builds the input; validates the path patterns. Nothing is read
+    /// until the first [`Input::poll`].
+    pub fn new(
+        opts: FileInputOptions,
+        checkpoint: Box<dyn Checkpoint>,
+    ) -> Result<FileInput, InputError> {
+        let matcher = PathMatcher::new(&opts.paths)?;
+        let watcher = if opts.inotify { Watcher::new() } else { None };
+        let mut opts = opts;
+        if watcher.is_none() {
+            opts.poll_interval = opts.poll_interval.min(Duration::from_millis(200));
+        }
+        let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
+        let now = Instant::now();
+        Ok(FileInput {
+            opts,
+            matcher,
+            checkpoint,
+            readers: HashMap::new(),
+            by_path: HashMap::new(),
+            sources: HashMap::new(),
+            retired: HashMap::new(),
+            held_copies: HashMap::new(),
+            next_source: 1,
+            watcher,
+            ack_tx,
+            ack_rx,
+            started: false,
+            need_scan: true,
+            check_all: true,
+            changed_paths: HashSet::new(),
+            last_scan: None,
+            last_check: now,
+            last_persist: now,
+            last_refresh: now,
+            dirty: false,
+            stats: FileInputStats::default(),
+        })
+    }
+
+    /// What the input did so far.
+    pub fn stats(&self) -> FileInputStats {
+        let mut s = self.stats;
+        s.files_open = self.readers.len() as u64;
+        for r in self.readers.values() {
+            let f = r.stream.framer.stats();
+            s.long_line_pieces += f.split_pieces;
+            s.long_lines_truncated += f.truncated_lines;
+        }
+        s
+    }
+
+    /// The checkpoint store (for inspection).
+    pub fn checkpoint(&self) -> &dyn Checkpoint {
+        self.checkpoint.as_ref()
+    }
+
+    /// Paths of the files open now, with their read offsets.
+    pub fn open_files(&self) -> Vec<(PathBuf, u64)> {
+        let mut v: Vec<_> = self
+            .readers
+            .values()
+            .map(|r| (r.path.clone(), r.stream.read_offset))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn new_stream(&mut self, offset: u64, signature: Signature) -> Stream {
+        let source = self.next_source;
+        self.next_source += 1;
+        Stream {
+            source,
+            tracker: AckTracker::new(offset),
+            read_offset: offset,
+            signature,
+            framer: Framer::new(self.opts.framing),
+        }
+    }
+
+    fn tags(&self, path: &Path, id: FileId) -> Arc<SourceTags> {
+        Arc::new(SourceTags {
+            path: path.to_path_buf(),
+            dev: id.dev,
+            inode: id.inode,
+            config: Arc::clone(&self.opts.config_name),
+        })
+    }
+
+    fn record(&mut self, id: FileId, path: &Path, signature: Signature, offset: u64) {
+        self.checkpoint.update(FilePosition {
+            id,
+            signature,
+            offset,
+            path: path.to_string_lossy().into_owned(),
+            updated: unix_now(),
+        });
+        self.dirty = true;
+    }
+
+    // ---- acknowledgements -------------------------------------------------
+
+    fn handle_ack(&mut self, ack: Ack) {
+        let BatchId { source, seq } = ack.id;
+        if let Some(id) = self.sources.get(&source).copied() {
+            let Some(r) = self.readers.get_mut(&id) else {
+                return;
+            };
+            if !ack.delivered {
+                tracing::warn!(
+                    path = %r.path.display(),
+                    "a batch was not delivered; this file's checkpoint stays before it until restart"
+                );
+            }
+            if let Some(offset) = r.stream.tracker.ack(seq, ack.delivered) {
+                let (path, sig) = (r.path.clone(), r.stream.signature);
+                self.record(id, &path, sig, offset);
+            }
+        } else if let Some(ret) = self.retired.get_mut(&source) {
+            ret.stream.tracker.ack(seq, ack.delivered);
+        }
+    }
+
+    fn drain_acks(&mut self) {
+        while let Ok(ack) = self.ack_rx.try_recv() {
+            self.handle_ack(ack);
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        self.readers
+            .values()
+            .map(|r| r.stream.tracker.in_flight())
+            .sum::<usize>()
+            + self
+                .retired
+                .values()
+                .map(|r| r.stream.tracker.in_flight())
+                .sum::<usize>()
+    }
+
+    // ---- discovery ----------------------------------------------------------
+
+    fn discover(&mut self, now: Instant) {
+        let scan = self.matcher.scan();
+        for (dir, e) in &scan.errors {
+            tracing::debug!(dir = %dir.display(), "cannot scan: {e}");
+        }
+        if let Some(w) = self.watcher.as_mut() {
+            w.sync(&scan.dirs);
+        }
+        for r in self.readers.values_mut() {
+            r.matched = false;
+        }
+        let mut seen: HashSet<FileId> = HashSet::new();
+        let mut by_path = HashMap::new();
+        for path in scan.files {
+            // Follows symlinks: a link is collected as its target's identity.
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) if !m.is_dir() => m,
+                _ => continue,
+            };
+            use std::os::unix::fs::MetadataExt;
+            let id = FileId {
+                dev: meta.dev(),
+                inode: meta.ino(),
+            };
+            if !seen.insert(id) {
+                continue; // the same file through a second path
+            }
+            by_path.insert(path.clone(), id);
+            if let Some(r) = self.readers.get_mut(&id) {
+                r.matched = true;
+                if r.path != path {
+                    tracing::debug!(from = %r.path.display(), to = %path.display(), "renamed");
+                    self.stats.renames += 1;
+                    r.path = path.clone();
+                    r.tags = Arc::new(SourceTags {
+                        path: path.clone(),
+                        ..(*r.tags).clone()
+                    });
+                }
+                continue;
+            }
+            if let Some(p) = self.checkpoint.get(id) {
+                // Idle-closed earlier and unchanged since: nothing to do.
+                if meta.len() == p.offset && meta.file_type().is_file() {
+                    continue;
+                }
+            }
+            if let Some(id) = self.open_new(&path, now) {
+                by_path.insert(path, id);
+            }
+        }
+        self.held_copies.retain(|id, _| seen.contains(id));
+        self.by_path = by_path;
+        self.started = true;
+        self.last_scan = Some(now);
+        self.need_scan = false;
+    }
+
+    /// A path whose inode no reader has. Returns the id when a reader was made.
+    fn open_new(&mut self, path: &Path, now: Instant) -> Option<FileId> {
+        let file = match OpenFile::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.stats.io_errors += 1;
+                tracing::warn!("{e}");
+                return None;
+            }
+        };
+        let id = file.id();
+        if self.readers.contains_key(&id) {
+            return None;
+        }
+        let (head, size) = match file.head().and_then(|h| Ok((h, file.state()?.size))) {
+            Ok(x) => x,
+            Err(e) => {
+                self.stats.io_errors += 1;
+                tracing::warn!(path = %path.display(), "cannot read the head: {e}");
+                return None;
+            }
+        };
+        let signature = Signature::of(&head);
+
+        // 1. The copy of a stream retired by truncation: adopt it.
+        let adopt = self
+            .retired
+            .iter()
+            .filter(|(_, r)| r.stream.signature.len > 0 && r.stream.signature.is_prefix_of(&head))
+            .map(|(s, _)| *s)
+            .next();
+        if let Some(source) = adopt {
+            if let Some(ret) = self.retired.remove(&source) {
+                let mut stream = ret.stream;
+                stream.signature = signature;
+                tracing::info!(
+                    copy = %path.display(), original = %ret.path.display(), offset = stream.read_offset,
+                    "continuing a truncated file in its copy"
+                );
+                self.stats.copies_adopted += 1;
+                let offset = stream.tracker.committed();
+                self.install(id, file, path, stream, size, now);
+                self.record(id, path, signature, offset);
+                return Some(id);
+            }
+        }
+
+        // 2. Starts like a live file that has not been truncated yet: it may
+        // be its copy, with the truncation about to follow. Hold it back.
+        let looks_like_copy = !file.is_stream()
+            && self.readers.values().any(|r| {
+                r.stream.read_offset > 0
+                    && r.stream.signature.len > 0
+                    && r.stream.signature.is_prefix_of(&head)
+            });
+        if looks_like_copy {
+            let first = *self.held_copies.entry(id).or_insert(now);
+            if now.duration_since(first) < self.opts.copy_wait {
+                self.need_scan = true;
+                return None;
+            }
+        }
+        self.held_copies.remove(&id);
+
+        // 3. A checkpoint for this inode, if the head still matches.
+        let mut start = None;
+        if let Some(p) = self.checkpoint.get(id).cloned() {
+            if p.signature.is_prefix_of(&head) {
+                start = Some(if size < p.offset {
+                    self.stats.truncations += 1;
+                    0
+                } else {
+                    p.offset
+                });
+            } else {
+                self.stats.inode_reuse += 1;
+                tracing::info!(path = %path.display(), "inode reused by a new file");
+                self.checkpoint.forget(id);
+                self.dirty = true;
+            }
+        }
+        // 4. First sight: files present at start-up are read from their
+        // last TailSizeKB, files created later from the start.
+        let start = match start {
+            Some(s) => s,
+            None if !self.started && !file.is_stream() => {
+                tail_start(&file, size, self.opts.tail_size_kb.saturating_mul(1024))
+            }
+            None => 0,
+        };
+        let stream = self.new_stream(start, signature);
+        self.install(id, file, path, stream, size, now);
+        self.record(id, path, signature, start);
+        Some(id)
+    }
+
+    fn install(
+        &mut self,
+        id: FileId,
+        file: OpenFile,
+        path: &Path,
+        stream: Stream,
+        size: u64,
+        now: Instant,
+    ) {
+        tracing::debug!(path = %path.display(), offset = stream.read_offset, "open");
+        self.stats.files_opened += 1;
+        self.sources.insert(stream.source, id);
+        let tags = self.tags(path, id);
+        self.readers.insert(
+            id,
+            Reader {
+                file,
+                path: path.to_path_buf(),
+                tags,
+                stream,
+                matched: true,
+                deleted: false,
+                last_size: size,
+                last_change: now,
+            },
+        );
+    }
+
+    // ---- reading ------------------------------------------------------------
+
+    fn service_all(&mut self, emit: &mut dyn Emit, now: Instant) -> Result<bool, InputError> {
+        let ids: Vec<FileId> = if self.check_all {
+            self.readers.keys().copied().collect()
+        } else {
+            let paths = std::mem::take(&mut self.changed_paths);
+            paths
+                .iter()
+                .filter_map(|p| self.by_path.get(p).copied())
+                .collect()
+        };
+        let mut busy = false;
+        for id in ids {
+            match self.service(id, emit, now)? {
+                Serviced::More => busy = true,
+                Serviced::Done => {}
+                Serviced::Truncated { unread } => self.retire(id, unread, now),
+            }
+        }
+        if self.check_all {
+            self.last_check = now;
+            self.check_all = false;
+        }
+        Ok(busy)
+    }
+
+    fn service(
+        &mut self,
+        id: FileId,
+        emit: &mut dyn Emit,
+        now: Instant,
+    ) -> Result<Serviced, InputError> {
+        let Some(r) = self.readers.get_mut(&id) else {
+            return Ok(Serviced::Done);
+        };
+        let state = match r.file.state() {
+            Ok(s) => s,
+            Err(e) => {
+                self.stats.io_errors += 1;
+                tracing::warn!(path = %r.path.display(), "fstat failed: {e}");
+                return Ok(Serviced::Done);
+            }
+        };
+        r.deleted = state.nlink == 0;
+        let prev_size = r.last_size;
+        if state.size != r.last_size {
+            r.last_size = state.size;
+            r.last_change = now;
+        }
+        if r.file.is_stream() {
+            // no size, no head: just read
+        } else if state.size < r.stream.read_offset {
+            return Ok(Serviced::Truncated {
+                unread: prev_size.saturating_sub(r.stream.read_offset),
+            });
+        } else if state.size > r.stream.read_offset {
+            // About to read: is it still the content we were reading?
+            match r.file.head() {
+                Ok(head) if r.stream.signature.is_prefix_of(&head) => {
+                    if head.len() as u32 > r.stream.signature.len {
+                        r.stream.signature = Signature::of(&head);
+                    }
+                }
+                Ok(_) => {
+                    return Ok(Serviced::Truncated {
+                        unread: prev_size.saturating_sub(r.stream.read_offset),
+                    })
+                }
+                Err(e) => {
+                    self.stats.io_errors += 1;
+                    tracing::warn!(path = %r.path.display(), "cannot read the head: {e}");
+                    return Ok(Serviced::Done);
+                }
+            }
+        }
+
+        let chunk_max = self
+            .opts
+            .chunk_bytes
+            .max(self.opts.framing.max_line_bytes.saturating_add(1));
+        let mut budget = self.opts.read_budget.max(chunk_max);
+        let mut size = state.size;
+        loop {
+            if size <= r.stream.read_offset || budget == 0 {
+                break;
+            }
+            let chunk = match r.file.read(r.stream.read_offset, size, chunk_max) {
+                Ok(ReadOutcome::Data(c)) => c,
+                Ok(ReadOutcome::Truncated) => {
+                    return Ok(Serviced::Truncated {
+                        unread: prev_size.saturating_sub(r.stream.read_offset),
+                    })
+                }
+                Err(e) => {
+                    self.stats.io_errors += 1;
+                    tracing::warn!(path = %r.path.display(), offset = r.stream.read_offset, "read failed: {e}");
+                    return Ok(Serviced::Done);
+                }
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            let base = r.stream.read_offset;
+            let time = Timestamp::now();
+            let mut events = Vec::with_capacity(chunk.len() / 128 + 1);
+            let consumed = r.stream.framer.frame(&chunk, |range| {
+                events.push(Event::line(
+                    chunk.slice(range.clone()),
+                    base + range.start as u64,
+                    time,
+                ));
+            });
+            let consumed_all = consumed == chunk.len();
+            let flush_partial = !consumed_all
+                && base + chunk.len() as u64 >= size
+                && now.duration_since(r.last_change) >= self.opts.flush_timeout
+                && !r.file.is_stream();
+            let mut consumed = consumed;
+            if flush_partial {
+                let tail = chunk.slice(consumed..);
+                let at = base + consumed as u64;
+                consumed += r.stream.framer.flush_partial(&tail, |range| {
+                    events.push(Event::line(
+                        tail.slice(range.clone()),
+                        at + range.start as u64,
+                        time,
+                    ));
+                });
+                self.stats.partial_flushes += 1;
+            }
+            if consumed == 0 {
+                break; // only an incomplete line so far
+            }
+            r.stream.read_offset += consumed as u64;
+            budget = budget.saturating_sub(consumed);
+            self.stats.lines += events.len() as u64;
+            self.stats.bytes += consumed as u64;
+            self.stats.batches += 1;
+            let seq = r.stream.tracker.push(r.stream.read_offset);
+            let batch = EventBatch {
+                source: Arc::clone(&r.tags),
+                events,
+                bytes: consumed as u64,
+                ack: AckToken::new(
+                    BatchId {
+                        source: r.stream.source,
+                        seq,
+                    },
+                    self.ack_tx.clone(),
+                ),
+            };
+            if emit.emit(batch).is_err() {
+                return Err(InputError::Closed);
+            }
+            if r.file.is_stream() {
+                size = match r.file.state() {
+                    Ok(s) => s.size,
+                    Err(_) => break,
+                };
+            }
+            if consumed < chunk.len() && base + chunk.len() as u64 >= size {
+                break; // the rest is an incomplete line
+            }
+        }
+        let more = size > r.stream.read_offset && budget == 0;
+        // An incomplete line waiting for its flush timeout needs a later look.
+        if size > r.stream.read_offset {
+            self.check_all |= now.duration_since(r.last_change) >= self.opts.flush_timeout;
+        }
+        Ok(if more { Serviced::More } else { Serviced::Done })
+    }
+
+    /// The file at `id` was truncated: its stream waits for a copy to
+    /// continue in; the file itself starts over at 0.
+    fn retire(&mut self, id: FileId, unread: u64, now: Instant) {
+        let signature = match self.readers.get(&id).map(|r| r.file.signature()) {
+            Some(Ok(s)) => s,
+            _ => Signature::default(),
+        };
+        let fresh = self.new_stream(0, signature);
+        let Some(r) = self.readers.get_mut(&id) else {
+            return;
+        };
+        self.stats.truncations += 1;
+        tracing::info!(path = %r.path.display(), offset = r.stream.read_offset, "truncated");
+        let old = std::mem::replace(&mut r.stream, fresh);
+        let path = r.path.clone();
+        r.last_size = 0;
+        self.sources.remove(&old.source);
+        self.sources.insert(r.stream.source, id);
+        if old.signature.len > 0 {
+            self.retired.insert(
+                old.source,
+                Retired {
+                    stream: old,
+                    since: now,
+                    unread,
+                    path: path.clone(),
+                },
+            );
+        }
+        self.record(id, &path, signature, 0);
+        // Look for the copy now rather than at the next scan.
+        self.need_scan = true;
+    }
+
+    fn expire_retired(&mut self, now: Instant) {
+        let wait = self.opts.copy_wait.max(self.opts.discovery_interval) * 3;
+        let expired: Vec<u64> = self
+            .retired
+            .iter()
+            .filter(|(_, r)| now.duration_since(r.since) > wait)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in expired {
+            if let Some(r) = self.retired.remove(&s) {
+                if r.unread > 0 {
+                    tracing::warn!(
+                        path = %r.path.display(), bytes = r.unread,
+                        "file truncated before it was read to the end, and no copy was found"
+                    );
+                }
+                self.stats.truncated_unread_bytes += r.unread;
+            }
+        }
+    }
+
+    fn close_idle(&mut self, now: Instant) {
+        let mut closing = Vec::new();
+        for (id, r) in &self.readers {
+            let drained = r.last_size <= r.stream.read_offset || r.file.is_stream() && r.deleted;
+            let idle = now.duration_since(r.last_change);
+            let limit = if r.matched {
+                self.opts.close_inactive_after
+            } else {
+                self.opts.close_rotated_after
+            };
+            if drained && idle >= limit && r.stream.tracker.in_flight() == 0 {
+                closing.push(*id);
+            }
+        }
+        for id in closing {
+            if let Some(r) = self.readers.remove(&id) {
+                tracing::debug!(path = %r.path.display(), deleted = r.deleted, "close");
+                self.stats.files_closed += 1;
+                self.sources.remove(&r.stream.source);
+                if r.deleted {
+                    self.checkpoint.forget(id);
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    fn persist(&mut self, now: Instant, force: bool) -> Result<(), InputError> {
+        // Keep the entries of open, idle files from expiring.
+        let ttl = self.opts.checkpoint_ttl;
+        if now.duration_since(self.last_refresh) >= ttl / 4 {
+            let refresh: Vec<_> = self
+                .readers
+                .iter()
+                .map(|(id, r)| {
+                    (
+                        *id,
+                        r.path.clone(),
+                        r.stream.signature,
+                        r.stream.tracker.committed(),
+                    )
+                })
+                .collect();
+            for (id, path, sig, offset) in refresh {
+                self.record(id, &path, sig, offset);
+            }
+            let cutoff = unix_now().saturating_sub(ttl.as_secs());
+            self.checkpoint.expire(cutoff);
+            self.last_refresh = now;
+        }
+        if self.dirty
+            && (force || now.duration_since(self.last_persist) >= self.opts.checkpoint_interval)
+        {
+            self.checkpoint.persist()?;
+            self.dirty = false;
+            self.last_persist = now;
+        }
+        Ok(())
+    }
+
+    fn take_watch_events(&mut self, changes: super::watch::Changes) {
+        if changes.names || changes.overflow {
+            self.need_scan = true;
+        }
+        if changes.data || changes.overflow {
+            // Which file is unknown at this level: look at all of them.
+            self.check_all = true;
+        }
+    }
+}
+
+enum Serviced {
+    Done,
+    More,
+    Truncated { unread: u64 },
+}
+
+/// Where to start a file found at start-up: `tail` bytes before its end,
+/// moved forward to the start of the next line.
+fn tail_start(file: &OpenFile, size: u64, tail: u64) -> u64 {
+    if size <= tail {
+        return 0;
+    }
+    let from = size - tail;
+    // Look for the newline that ends the line `from` falls into.
+    let mut probe = from - 1;
+    let file_probe = |at: u64| -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = file.raw().read_at(&mut buf, at).ok()?;
+        memchr(b'\n', &buf[..n]).map(|i| at + i as u64 + 1)
+    };
+    while probe < size {
+        if let Some(start) = file_probe(probe) {
+            return start;
+        }
+        probe += 64 * 1024;
+    }
+    size
+}
+
+impl Input for FileInput {
+    fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, InputError> {
+        let now = Instant::now();
+        self.drain_acks();
+        if let Some(w) = self.watcher.as_mut() {
+            let c = w.drain();
+            self.take_watch_events(c);
+        }
+        let scan_due = self
+            .last_scan
+            .is_none_or(|t| now.duration_since(t) >= self.opts.discovery_interval);
+        if self.need_scan || scan_due {
+            self.discover(now);
+        }
+        if now.duration_since(self.last_check) >= self.opts.poll_interval {
+            self.check_all = true;
+        }
+        let busy = self.service_all(emit, now)?;
+        self.expire_retired(now);
+        self.close_idle(now);
+        self.drain_acks();
+        self.persist(now, false)?;
+        Ok(if busy || self.need_scan {
+            Progress::Busy
+        } else {
+            Progress::Idle
+        })
+    }
+
+    fn wait(&mut self, timeout: Duration) {
+        let timeout = timeout.min(self.opts.poll_interval);
+        match self.watcher.as_mut() {
+            Some(w) => {
+                let c = w.wait(timeout);
+                self.take_watch_events(c);
+            }
+            None => std::thread::sleep(timeout),
+        }
+    }
+
+    fn settle(&mut self, timeout: Duration) -> Result<usize, InputError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drain_acks();
+            if self.in_flight() == 0 {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.ack_rx.recv_timeout(left) {
+                Ok(ack) => self.handle_ack(ack),
+                Err(_) => break,
+            }
+        }
+        self.persist(Instant::now(), true)?;
+        Ok(self.in_flight())
+    }
+}

@@ -1,0 +1,25 @@
+//! # logtail-core
+//!
+//! The runtime-agnostic core of logtail-rs: the event model, the trait
+//! seams ([`Input`], [`Parser`], [`Checkpoint`], [`Sink`]), and the file
+//! collection engine (discovery, mmap tailing, line framing, rotation
+//! detection) in [`file`].
+//!
+//! Nothing here needs an async runtime: inputs are polled, sinks are pushed
+//! to, and acknowledgements travel back over a channel.
+#![deny(missing_docs)]
+
+pub mod ack;
+pub mod checkpoint;
+pub mod event;
+pub mod file;
+pub mod input;
+pub mod parser;
+pub mod sink;
+
+pub use ack::{Ack, AckToken, AckTracker, BatchId};
+pub use checkpoint::{Checkpoint, CheckpointError, FilePosition, MemoryCheckpoint};
+pub use event::{Event, EventBatch, Field, SourceTags, Timestamp};
+pub use input::{Closed, Emit, Input, Progress};
+pub use parser::Parser;
+pub use sink::{Rejected, Sink, SinkError};

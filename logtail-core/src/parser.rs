@@ -1,0 +1,17 @@
+//! The [`Parser`] trait: a step that turns raw lines into records.
+//!
+//! Parsers are sans-I/O: they get a batch and change it in place (split
+//! `content` into fields, set the time, drop or merge events). A parser must
+//! never lose an event silently: a line it cannot parse is kept as it was and
+//! counted.
+
+use crate::EventBatch;
+
+/// One processing step of a pipeline.
+pub trait Parser: Send {
+    /// The step's name, for logs and metrics (`processor_parse_regex_native`…).
+    fn name(&self) -> &str;
+
+    /// Processes a batch in place.
+    fn process(&mut self, batch: &mut EventBatch);
+}
