@@ -1,1 +1,26 @@
-//! placeholder
+//! # logtail-sdk
+//!
+//! Composes [`logtail_core`] pieces into running pipelines: LoongCollector
+//! pipeline configs ([`config`]), the threaded pipeline with back-pressure
+//! and end-to-end acknowledgements ([`pipeline`]), and the sinks that ship
+//! with it ([`sinks`]).
+//!
+//! ```no_run
+//! use logtail_sdk::{config::PipelineConfig, pipeline::Pipeline};
+//! let cfg = PipelineConfig::parse("app", "inline", r#"
+//! inputs:
+//!   - Type: input_file
+//!     FilePaths: [/var/log/app/*.log]
+//! flushers:
+//!   - Type: flusher_stdout
+//! "#, false).unwrap();
+//! let running = Pipeline::from_config(&cfg, std::path::Path::new("/var/lib/logtail")).unwrap().start().unwrap();
+//! // ... later
+//! running.stop(std::time::Duration::from_secs(5));
+//! ```
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod json;
+pub mod pipeline;
+pub mod sinks;

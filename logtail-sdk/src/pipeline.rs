@@ -1,0 +1,436 @@
+//! Pipelines: input → parsers → sinks on threads joined by bounded queues.
+//!
+//! ```text
+//!  input thread ──(bounded)──► process thread ──(bounded, one per sink)──► sink threads
+//!       ▲                                                                     │
+//!       └──────────────────────── acknowledgements ◄──────────────────────────┘
+//! ```
+//!
+//! The queues are bounded in batches, so a slow sink slows reading instead
+//! of growing memory. Acknowledgements go back to the input, which advances
+//! its checkpoints over delivered data only.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+
+use logtail_core::checkpoint::{FileCheckpoint, Recovery};
+use logtail_core::file::{FileInput, InputError};
+use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
+
+use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
+use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
+
+/// Batches a queue between two stages holds (each batch is at most one
+/// read chunk, 1 MiB by default).
+pub const QUEUE_BATCHES: usize = 16;
+
+/// Building a pipeline failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The input could not be built.
+    #[error("pipeline {name}: {source}")]
+    Input {
+        /// Pipeline name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: InputError,
+    },
+    /// The checkpoint store could not be opened.
+    #[error("pipeline {name}: {source}")]
+    Checkpoint {
+        /// Pipeline name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: logtail_core::CheckpointError,
+    },
+    /// A sink could not be created.
+    #[error("pipeline {name}: {source}")]
+    Sink {
+        /// Pipeline name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: logtail_core::SinkError,
+    },
+    /// A thread could not be started.
+    #[error("pipeline {name}: cannot start thread: {source}")]
+    Thread {
+        /// Pipeline name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A pipeline ready to start.
+pub struct Pipeline {
+    name: String,
+    input: Box<dyn Input>,
+    parsers: Vec<Box<dyn Parser>>,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("parsers", &self.parsers.len())
+            .field(
+                "sinks",
+                &self
+                    .sinks
+                    .iter()
+                    .map(|s| s.name().to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// A pipeline from parts (for embedding: any [`Input`], [`Parser`]s, [`Sink`]s).
+    pub fn new(
+        name: impl Into<String>,
+        input: Box<dyn Input>,
+        parsers: Vec<Box<dyn Parser>>,
+        sinks: Vec<Box<dyn Sink>>,
+    ) -> Self {
+        Pipeline {
+            name: name.into(),
+            input,
+            parsers,
+            sinks,
+        }
+    }
+
+    /// Builds the pipeline a config describes; its checkpoints live in
+    /// `data_dir/checkpoints/<name>.json`.
+    pub fn from_config(cfg: &PipelineConfig, data_dir: &Path) -> Result<Pipeline, BuildError> {
+        let name = cfg.name.clone();
+        let InputConfig::File(opts) =
+            cfg.inputs
+                .first()
+                .cloned()
+                .ok_or_else(|| BuildError::Input {
+                    name: name.clone(),
+                    source: InputError::Closed,
+                })?;
+        if cfg.inputs.len() > 1 {
+            tracing::warn!(pipeline = %name, "only the first input of a pipeline is used");
+        }
+        let ckpt_path = data_dir.join("checkpoints").join(format!("{name}.json"));
+        let (store, recovery) =
+            FileCheckpoint::open(&ckpt_path).map_err(|source| BuildError::Checkpoint {
+                name: name.clone(),
+                source,
+            })?;
+        match recovery {
+            Recovery::Fresh | Recovery::Loaded => {}
+            Recovery::FromBackup { reason } => {
+                tracing::warn!(pipeline = %name, "checkpoint recovered from backup: {reason}; some lines may be sent twice")
+            }
+            Recovery::Reset { reason } => tracing::error!(
+                pipeline = %name,
+                "checkpoint unusable, starting without it: {reason}; files are read from their last TailSizeKB"
+            ),
+        }
+        let input = FileInput::new(opts, Box::new(store)).map_err(|source| BuildError::Input {
+            name: name.clone(),
+            source,
+        })?;
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        for f in &cfg.flushers {
+            sinks.push(match f {
+                FlusherConfig::Stdout { tags } => Box::new(StdoutSink::new(*tags)),
+                FlusherConfig::File { path } => {
+                    Box::new(FileSink::open(path).map_err(|source| BuildError::Sink {
+                        name: name.clone(),
+                        source,
+                    })?)
+                }
+                FlusherConfig::Blackhole => Box::new(BlackholeSink::default()),
+            });
+        }
+        Ok(Pipeline::new(name, Box::new(input), Vec::new(), sinks))
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the threads.
+    pub fn start(self) -> Result<RunningPipeline, BuildError> {
+        let Pipeline {
+            name,
+            mut input,
+            mut parsers,
+            sinks,
+        } = self;
+        let stop = Arc::new(AtomicBool::new(false));
+        let abandon = Arc::new(AtomicBool::new(false));
+        let spawn = |what: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(format!("{what}:{name}"))
+                .spawn(f)
+                .map_err(|source| BuildError::Thread {
+                    name: name.clone(),
+                    source,
+                })
+        };
+
+        let mut stages = Vec::new();
+        let mut sink_txs = Vec::new();
+        for mut sink in sinks {
+            let (tx, rx) = bounded::<EventBatch>(QUEUE_BATCHES);
+            sink_txs.push(tx);
+            let abandon = Arc::clone(&abandon);
+            stages.push(spawn(
+                "sink",
+                Box::new(move || run_sink(sink.as_mut(), rx, &abandon)),
+            )?);
+        }
+        let (in_tx, in_rx) = bounded::<EventBatch>(QUEUE_BATCHES);
+        stages.push(spawn(
+            "process",
+            Box::new(move || run_process(&mut parsers, in_rx, sink_txs)),
+        )?);
+        let stop_in = Arc::clone(&stop);
+        let pname = name.clone();
+        let (done_tx, done_rx) = bounded::<Duration>(1);
+        let input_thread = std::thread::Builder::new()
+            .name(format!("input:{name}"))
+            .spawn(move || run_input(&pname, input.as_mut(), in_tx, &stop_in, done_rx))
+            .map_err(|source| BuildError::Thread {
+                name: name.clone(),
+                source,
+            })?;
+        Ok(RunningPipeline {
+            name,
+            stop,
+            abandon,
+            settle: done_tx,
+            input_thread,
+            stages,
+        })
+    }
+}
+
+/// A pipeline whose threads run.
+#[derive(Debug)]
+pub struct RunningPipeline {
+    name: String,
+    stop: Arc<AtomicBool>,
+    abandon: Arc<AtomicBool>,
+    settle: Sender<Duration>,
+    input_thread: JoinHandle<StopReport>,
+    stages: Vec<JoinHandle<()>>,
+}
+
+/// How a pipeline stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// Batches read but not acknowledged when it stopped (read again after a restart).
+    pub in_flight: usize,
+    /// The error that ended the input, if any.
+    pub error: Option<String>,
+}
+
+impl RunningPipeline {
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the input ended by itself (an error).
+    pub fn is_finished(&self) -> bool {
+        self.input_thread.is_finished()
+    }
+
+    /// Stops reading, lets the sinks deliver what was read (up to
+    /// `timeout`), persists checkpoints and joins the threads.
+    pub fn stop(self, timeout: Duration) -> StopReport {
+        self.stop.store(true, Ordering::SeqCst);
+        // The input thread waits for acknowledgements for most of the time left.
+        let _ = self.settle.send(timeout.mul_f32(0.8));
+        let report = self.input_thread.join().unwrap_or_else(|_| StopReport {
+            in_flight: 0,
+            error: Some("input thread panicked".into()),
+        });
+        // Sinks still retrying give their batches up now: not acknowledged,
+        // they are read again after a restart.
+        self.abandon.store(true, Ordering::SeqCst);
+        for t in self.stages {
+            let _ = t.join();
+        }
+        report
+    }
+}
+
+struct ChannelEmit<'a> {
+    tx: Option<Sender<EventBatch>>,
+    stop: &'a AtomicBool,
+}
+
+impl Emit for ChannelEmit<'_> {
+    fn emit(&mut self, mut batch: EventBatch) -> Result<(), Closed> {
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(Closed);
+        };
+        loop {
+            match tx.send_timeout(batch, Duration::from_millis(100)) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Timeout(b)) => {
+                    if self.stop.load(Ordering::SeqCst) {
+                        return Err(Closed);
+                    }
+                    batch = b;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return Err(Closed),
+            }
+        }
+    }
+}
+
+fn run_input(
+    name: &str,
+    input: &mut dyn Input,
+    tx: Sender<EventBatch>,
+    stop: &AtomicBool,
+    settle: Receiver<Duration>,
+) -> StopReport {
+    let mut emit = ChannelEmit { tx: Some(tx), stop };
+    let mut error = None;
+    let mut last_error_log: Option<Instant> = None;
+    while !stop.load(Ordering::SeqCst) {
+        match input.poll(&mut emit) {
+            Ok(Progress::Busy) => {}
+            Ok(Progress::Idle) => input.wait(Duration::from_millis(250)),
+            Err(InputError::Closed) => break,
+            Err(e) => {
+                // Checkpoint writes can fail (disk full); data keeps flowing
+                // and the write is retried, so log and go on.
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    tracing::error!(pipeline = name, "{e}");
+                    last_error_log = Some(Instant::now());
+                }
+                error = Some(e.to_string());
+                input.wait(Duration::from_millis(250));
+            }
+        }
+    }
+    // Closing the queue lets the later stages drain and deliver.
+    emit.tx = None;
+    let timeout = settle.recv().unwrap_or(Duration::from_secs(3));
+    let in_flight = match input.settle(timeout) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(pipeline = name, "final checkpoint failed: {e}");
+            error = Some(e.to_string());
+            0
+        }
+    };
+    if in_flight > 0 {
+        tracing::warn!(
+            pipeline = name,
+            in_flight,
+            "stopping with undelivered batches; they are read again on restart"
+        );
+    }
+    StopReport { in_flight, error }
+}
+
+fn run_process(
+    parsers: &mut [Box<dyn Parser>],
+    rx: Receiver<EventBatch>,
+    sinks: Vec<Sender<EventBatch>>,
+) {
+    for mut batch in rx {
+        for p in parsers.iter_mut() {
+            p.process(&mut batch);
+        }
+        if sinks.len() == 1 {
+            // A closed sink queue drops the batch: not acknowledged.
+            let _ = sinks[0].send(batch);
+            continue;
+        }
+        let EventBatch {
+            source,
+            events,
+            bytes,
+            ack,
+        } = batch;
+        let tokens = ack.split(sinks.len());
+        for (tx, token) in sinks.iter().zip(tokens) {
+            let _ = tx.send(EventBatch {
+                source: Arc::clone(&source),
+                events: events.clone(),
+                bytes,
+                ack: token,
+            });
+        }
+    }
+}
+
+fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let batch = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(b) => b,
+            Err(RecvTimeoutError::Timeout) => {
+                flush(sink, abandon);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut pending = Some(batch);
+        while let Some(b) = pending.take() {
+            match sink.send(b) {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(rejected) => {
+                    if abandon.load(Ordering::SeqCst) {
+                        rejected.batch.ack.failed();
+                        break;
+                    }
+                    tracing::warn!(
+                        sink = sink.name(),
+                        "{}; retrying in {backoff:?}",
+                        rejected.error
+                    );
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    pending = Some(rejected.batch);
+                }
+            }
+        }
+        // Idle queue: push buffered data out so latency stays low.
+        if rx.is_empty() {
+            flush(sink, abandon);
+        }
+    }
+    flush(sink, abandon);
+}
+
+fn flush(sink: &mut dyn Sink, abandon: &AtomicBool) {
+    let mut backoff = Duration::from_millis(50);
+    while let Err(e) = sink.flush() {
+        if abandon.load(Ordering::SeqCst) {
+            tracing::error!(
+                sink = sink.name(),
+                "giving up on buffered data at stop: {e}"
+            );
+            return;
+        }
+        tracing::warn!(sink = sink.name(), "{e}; retrying in {backoff:?}");
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
