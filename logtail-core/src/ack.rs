@@ -166,7 +166,7 @@ pub struct AckTracker {
     committed: u64,
     /// (seq, end offset, state) of batches in flight, in order.
     pending: VecDeque<(u64, u64, State)>,
-    /// A batch failed: the checkpoint stays before it for the rest of the run.
+    /// A batch failed: the checkpoint stops before it for the rest of the run.
     stuck: bool,
 }
 
@@ -174,6 +174,7 @@ pub struct AckTracker {
 enum State {
     InFlight,
     Delivered,
+    Failed,
 }
 
 impl AckTracker {
@@ -196,16 +197,20 @@ impl AckTracker {
     }
 
     /// Records an outcome. Returns the new committed offset when it moved.
+    ///
+    /// A failed batch stops the checkpoint at its start for the rest of the
+    /// run (its data is read again after a restart); batches before it
+    /// still commit when their acknowledgements arrive later.
     pub fn ack(&mut self, seq: u64, delivered: bool) -> Option<u64> {
+        if let Some(entry) = self.pending.iter_mut().find(|e| e.0 == seq) {
+            entry.2 = if delivered {
+                State::Delivered
+            } else {
+                State::Failed
+            };
+        }
         if !delivered {
             self.stuck = true;
-            return None;
-        }
-        if let Some(entry) = self.pending.iter_mut().find(|e| e.0 == seq) {
-            entry.2 = State::Delivered;
-        }
-        if self.stuck {
-            return None;
         }
         let before = self.committed;
         while let Some(&(_, end, State::Delivered)) = self.pending.front() {
@@ -222,7 +227,10 @@ impl AckTracker {
 
     /// Batches still waiting for their outcome.
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
+        self.pending
+            .iter()
+            .filter(|e| e.2 == State::InFlight)
+            .count()
     }
 
     /// Whether a batch failed, pinning the checkpoint for this run.
@@ -293,5 +301,20 @@ mod tests {
         assert_eq!(t.ack(b, true), None);
         assert_eq!(t.committed(), 0);
         assert!(t.is_stuck());
+        assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn earlier_batches_commit_after_a_later_failure() {
+        // At stop the newest batch is dropped first; older ones are still
+        // being delivered and must advance the checkpoint up to it.
+        let mut t = AckTracker::new(0);
+        let a = t.push(5);
+        let b = t.push(9);
+        let c = t.push(12);
+        assert_eq!(t.ack(c, false), None);
+        assert_eq!(t.ack(a, true), Some(5));
+        assert_eq!(t.ack(b, true), Some(9));
+        assert_eq!(t.committed(), 9);
     }
 }
