@@ -24,9 +24,9 @@ use serde_json::{Map, Value};
 
 use logtail_core::file::{FileInputOptions, FramerOptions, LongLinePolicy, PathMatcher, PathsSpec};
 
-/// A configuration error: where, and what is wrong.
+/// A configuration error: where, and what is wrong. Displays as
+/// `origin: key: message`, or `origin: message` when no key is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{origin}: {key}: {message}")]
 pub struct ConfigError {
     /// The config file (or a name for a config given as text).
     pub origin: String,
@@ -205,6 +205,17 @@ impl<'a> Obj<'a> {
                 "unknown option; ignored"
             };
             cx.warnings.push(format!("{}: {why}", self.key(k)));
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A whole-file error (unreadable, syntax) has no key: no ": : ".
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.origin, self.key, self.message)
         }
     }
 }

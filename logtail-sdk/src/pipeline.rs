@@ -405,7 +405,7 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool)
                         "{}; retrying in {backoff:?}",
                         rejected.error
                     );
-                    std::thread::sleep(backoff);
+                    sleep_unless_abandoned(backoff, abandon);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     pending = Some(rejected.batch);
                 }
@@ -430,7 +430,20 @@ fn flush(sink: &mut dyn Sink, abandon: &AtomicBool) {
             return;
         }
         tracing::warn!(sink = sink.name(), "{e}; retrying in {backoff:?}");
-        std::thread::sleep(backoff);
+        sleep_unless_abandoned(backoff, abandon);
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Sleeps for a retry backoff (up to 5 s), but wakes as soon as the stop
+/// abandons retries: a stop must finish within its timeout.
+fn sleep_unless_abandoned(backoff: Duration, abandon: &AtomicBool) {
+    let until = Instant::now() + backoff;
+    while !abandon.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(20)));
     }
 }

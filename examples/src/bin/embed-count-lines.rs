@@ -14,7 +14,9 @@ use logtail_core::file::{FileInput, FileInputOptions, PathsSpec};
 use logtail_core::{EventBatch, Input, MemoryCheckpoint, Progress};
 
 fn main() {
-    let pattern = std::env::args().nth(1).unwrap_or_else(|| "/var/log/*.log".into());
+    let pattern = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/var/log/*.log".into());
     let opts = FileInputOptions {
         paths: PathsSpec {
             file_paths: vec![pattern.clone()],

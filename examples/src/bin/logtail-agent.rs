@@ -73,7 +73,8 @@ fn main() -> ExitCode {
             load_configs(&args.configs)
         }
     };
-    let configs = match load() {
+    // The configs that run now: a reload that cannot start falls back to them.
+    let mut configs = match load() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("logtail-agent: {e}");
@@ -109,7 +110,10 @@ fn main() -> ExitCode {
                         // new pipelines resume from them: nothing lost or doubled.
                         stop_all(std::mem::take(&mut running));
                         match start_all(&new, &data_dir) {
-                            Ok(r) => running = r,
+                            Ok(r) => {
+                                running = r;
+                                configs = new;
+                            }
                             Err(e) => {
                                 tracing::error!(
                                     "reload failed: {e}; restarting the previous configs"
@@ -169,7 +173,8 @@ fn start_all(configs: &[PipelineConfig], data_dir: &Path) -> Result<Vec<RunningP
             Ok(r) => running.push(r),
             Err(e) => {
                 stop_all(running);
-                return Err(e.to_string());
+                // Name the config file: with several, "pipeline x" alone is vague.
+                return Err(format!("{}: {e}", c.origin));
             }
         }
     }

@@ -527,7 +527,7 @@ impl PathMatcher {
             let name = entry.file_name();
             let name = name.as_bytes();
             let want_file = at_files && component_matches(&pattern.file, name);
-            let want_dir = descend && dir_pattern.map_or(true, |p| component_matches(p, name));
+            let want_dir = descend && dir_pattern.is_none_or(|p| component_matches(p, name));
             if !want_file && !want_dir {
                 continue;
             }

@@ -32,7 +32,7 @@ impl FileSink {
                 source,
             })?;
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
@@ -40,6 +40,10 @@ impl FileSink {
                 what: format!("flusher_file: cannot open {}", path.display()),
                 source,
             })?;
+        end_torn_line(path, &mut file).map_err(|source| SinkError::Io {
+            what: format!("flusher_file: cannot repair {}", path.display()),
+            source,
+        })?;
         Ok(FileSink {
             path: path.to_path_buf(),
             file,
@@ -50,20 +54,51 @@ impl FileSink {
     }
 
     fn write_out(&mut self) -> Result<(), SinkError> {
-        if !self.buffer.is_empty() {
-            self.file
-                .write_all(&self.buffer)
-                .map_err(|source| SinkError::Io {
-                    what: format!("flusher_file: cannot write {}", self.path.display()),
-                    source,
-                })?;
-            self.buffer.clear();
+        // Written bytes leave the buffer at once: after a short write (disk
+        // full) the retry goes on from there instead of repeating them.
+        while !self.buffer.is_empty() {
+            match self.file.write(&self.buffer) {
+                Ok(0) => return Err(self.io_error(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    self.buffer.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
         }
         for token in self.pending.drain(..) {
             token.delivered();
         }
         Ok(())
     }
+
+    fn io_error(&self, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            what: format!("flusher_file: cannot write {}", self.path.display()),
+            source,
+        }
+    }
+}
+
+/// A crash (SIGKILL, OOM) during a write can leave the file ending in part
+/// of a line. Its batch was not acknowledged and is sent again; end the torn
+/// line so the next event starts a line of its own instead of being glued
+/// onto it (which would make that event unreadable too).
+fn end_torn_line(path: &Path, file: &mut File) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(()); // a FIFO, /dev/null, or nothing written yet
+    }
+    // Write-only files cannot be checked; leave them as they are.
+    let Ok(reader) = File::open(path) else {
+        return Ok(());
+    };
+    let mut last = [0u8; 1];
+    if reader.read_at(&mut last, meta.len() - 1)? == 1 && last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 impl Sink for FileSink {
@@ -72,6 +107,14 @@ impl Sink for FileSink {
     }
 
     fn send(&mut self, batch: EventBatch) -> Result<(), Box<Rejected>> {
+        // A full buffer means the last write failed (disk full): refuse more
+        // until it is out, so the pipeline backs off and the input waits,
+        // instead of this buffer growing by every batch read meanwhile.
+        if self.buffer.len() >= BUFFER_BYTES {
+            if let Err(error) = self.write_out() {
+                return Err(Box::new(Rejected { batch, error }));
+            }
+        }
         let EventBatch {
             source,
             events,
@@ -84,7 +127,7 @@ impl Sink for FileSink {
         self.pending.push(ack);
         if self.buffer.len() >= BUFFER_BYTES {
             if let Err(error) = self.write_out() {
-                // What was buffered stays buffered (and unacknowledged) for the retry.
+                // Stays buffered (and unacknowledged); the next send retries.
                 tracing::warn!("{error}");
             }
         }
