@@ -71,6 +71,9 @@ pub struct FileInputOptions {
     /// back, in case it is a copytruncate copy whose original is about to be
     /// truncated (default 1 s).
     pub copy_wait: Duration,
+    /// When idle, wait at least this long before reading again, so that
+    /// line-by-line writes are read as one batch (default 50 ms).
+    pub min_read_interval: Duration,
     /// Largest chunk read (and batch emitted) at once (default 1 MiB).
     pub chunk_bytes: usize,
     /// Most bytes read from one file per poll, for fairness (default 4 MiB).
@@ -95,6 +98,7 @@ impl Default for FileInputOptions {
             close_rotated_after: Duration::from_secs(5),
             close_inactive_after: Duration::from_secs(300),
             copy_wait: Duration::from_secs(1),
+            min_read_interval: Duration::from_millis(50),
             chunk_bytes: 1 << 20,
             read_budget: 4 << 20,
             checkpoint_interval: Duration::from_millis(100),
@@ -159,6 +163,9 @@ struct Stream {
     tracker: AckTracker,
     read_offset: u64,
     signature: Signature,
+    /// The bytes `signature` was made of: a copy still being written
+    /// shows up with a head that is a proper prefix of them.
+    head: Vec<u8>,
     framer: Framer,
 }
 
@@ -200,6 +207,7 @@ pub struct FileInput {
     need_scan: bool,
     check_all: bool,
     changed_paths: HashSet<PathBuf>,
+    busy: Vec<FileId>,
     last_scan: Option<Instant>,
     last_check: Instant,
     last_persist: Instant,
@@ -256,6 +264,7 @@ impl FileInput {
             need_scan: true,
             check_all: true,
             changed_paths: HashSet::new(),
+            busy: Vec::new(),
             last_scan: None,
             last_check: now,
             last_persist: now,
@@ -293,14 +302,15 @@ impl FileInput {
         v
     }
 
-    fn new_stream(&mut self, offset: u64, signature: Signature) -> Stream {
+    fn new_stream(&mut self, offset: u64, head: Vec<u8>) -> Stream {
         let source = self.next_source;
         self.next_source += 1;
         Stream {
             source,
             tracker: AckTracker::new(offset),
             read_offset: offset,
-            signature,
+            signature: Signature::of(&head),
+            head,
             framer: Framer::new(self.opts.framing),
         }
     }
@@ -451,16 +461,23 @@ impl FileInput {
         let signature = Signature::of(&head);
 
         // 1. The copy of a stream retired by truncation: adopt it.
+        // A copy shorter than the offset is still being written: adopting
+        // it now would see it as truncated and read it again from 0.
         let adopt = self
             .retired
             .iter()
-            .filter(|(_, r)| r.stream.signature.len > 0 && r.stream.signature.is_prefix_of(&head))
+            .filter(|(_, r)| {
+                r.stream.signature.len > 0
+                    && r.stream.signature.is_prefix_of(&head)
+                    && size >= r.stream.read_offset
+            })
             .map(|(s, _)| *s)
             .next();
         if let Some(source) = adopt {
             if let Some(ret) = self.retired.remove(&source) {
                 let mut stream = ret.stream;
                 stream.signature = signature;
+                stream.head = head;
                 tracing::info!(
                     copy = %path.display(), original = %ret.path.display(), offset = stream.read_offset,
                     "continuing a truncated file in its copy"
@@ -474,13 +491,20 @@ impl FileInput {
         }
 
         // 2. Starts like a live file that has not been truncated yet: it may
-        // be its copy, with the truncation about to follow. Hold it back.
+        // be its copy, with the truncation about to follow. Or it is a copy
+        // still being written: empty, or a proper prefix of a stream's head,
+        // or (truncation seen) shorter than the retired stream's offset.
+        // Hold it back.
+        let proper_prefix = |s: &Stream| head.len() < s.head.len() && s.head.starts_with(&head);
         let looks_like_copy = !file.is_stream()
-            && self.readers.values().any(|r| {
+            && (self.readers.values().any(|r| {
                 r.stream.read_offset > 0
-                    && r.stream.signature.len > 0
-                    && r.stream.signature.is_prefix_of(&head)
-            });
+                    && (r.stream.signature.len > 0 && r.stream.signature.is_prefix_of(&head)
+                        || proper_prefix(&r.stream))
+            }) || self.retired.values().any(|r| {
+                proper_prefix(&r.stream)
+                    || r.stream.signature.is_prefix_of(&head) && size < r.stream.read_offset
+            }));
         if looks_like_copy {
             let first = *self.held_copies.entry(id).or_insert(now);
             if now.duration_since(first) < self.opts.copy_wait {
@@ -516,7 +540,7 @@ impl FileInput {
             }
             None => 0,
         };
-        let stream = self.new_stream(start, signature);
+        let stream = self.new_stream(start, head);
         self.install(id, file, path, stream, size, now);
         self.record(id, path, signature, start);
         Some(id)
@@ -553,19 +577,31 @@ impl FileInput {
     // ---- reading ------------------------------------------------------------
 
     fn service_all(&mut self, emit: &mut dyn Emit, now: Instant) -> Result<bool, InputError> {
-        let ids: Vec<FileId> = if self.check_all {
-            self.readers.keys().copied().collect()
+        // Readers that hit their read budget last time go first again.
+        let mut ids: Vec<FileId> = std::mem::take(&mut self.busy);
+        if self.check_all {
+            let first: HashSet<FileId> = ids.iter().copied().collect();
+            ids.extend(
+                self.readers
+                    .keys()
+                    .copied()
+                    .filter(|id| !first.contains(id)),
+            );
         } else {
             let paths = std::mem::take(&mut self.changed_paths);
-            paths
-                .iter()
-                .filter_map(|p| self.by_path.get(p).copied())
-                .collect()
-        };
+            for id in paths.iter().filter_map(|p| self.by_path.get(p)) {
+                if !ids.contains(id) {
+                    ids.push(*id);
+                }
+            }
+        }
         let mut busy = false;
         for id in ids {
             match self.service(id, emit, now)? {
-                Serviced::More => busy = true,
+                Serviced::More => {
+                    busy = true;
+                    self.busy.push(id);
+                }
                 Serviced::Done => {}
                 Serviced::Truncated { unread } => self.retire(id, unread, now),
             }
@@ -612,6 +648,7 @@ impl FileInput {
                 Ok(head) if r.stream.signature.is_prefix_of(&head) => {
                     if head.len() as u32 > r.stream.signature.len {
                         r.stream.signature = Signature::of(&head);
+                        r.stream.head = head;
                     }
                 }
                 Ok(_) => {
@@ -726,11 +763,12 @@ impl FileInput {
     /// The file at `id` was truncated: its stream waits for a copy to
     /// continue in; the file itself starts over at 0.
     fn retire(&mut self, id: FileId, unread: u64, now: Instant) {
-        let signature = match self.readers.get(&id).map(|r| r.file.signature()) {
-            Some(Ok(s)) => s,
-            _ => Signature::default(),
+        let head = match self.readers.get(&id).map(|r| r.file.head()) {
+            Some(Ok(h)) => h,
+            _ => Vec::new(),
         };
-        let fresh = self.new_stream(0, signature);
+        let signature = Signature::of(&head);
+        let fresh = self.new_stream(0, head);
         let Some(r) = self.readers.get_mut(&id) else {
             return;
         };
@@ -845,6 +883,8 @@ impl FileInput {
         if changes.data || changes.overflow {
             // Which file is unknown at this level: look at all of them.
             self.check_all = true;
+            // A held file that grew may turn out to be a copy, or not.
+            self.need_scan |= !self.held_copies.is_empty();
         }
     }
 }
@@ -909,6 +949,7 @@ impl Input for FileInput {
     }
 
     fn wait(&mut self, timeout: Duration) {
+        let started = Instant::now();
         let timeout = timeout.min(self.opts.poll_interval);
         match self.watcher.as_mut() {
             Some(w) => {
@@ -916,6 +957,13 @@ impl Input for FileInput {
                 self.take_watch_events(c);
             }
             None => std::thread::sleep(timeout),
+        }
+        // A writer appending line by line wakes us once per write; reading
+        // after each one would cost a batch (and three thread hand-offs) per
+        // line. Let writes gather for a moment instead.
+        let since = started.elapsed();
+        if since < self.opts.min_read_interval {
+            std::thread::sleep(self.opts.min_read_interval - since);
         }
     }
 
