@@ -392,3 +392,83 @@ fn inactive_file_is_closed_and_reopened_where_it_stopped() {
     assert_exactly_once(&got, 1_000, "closed while idle, reopened");
     assert_eq!(input.stats().files_opened, 2);
 }
+
+#[test]
+fn fifo_is_read_as_a_stream_across_writers() {
+    // Pipes cannot be mapped: they are read with plain reads, an incomplete
+    // line is held like in a file, and a FIFO whose writer went away is read
+    // again when the next writer comes.
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("pipe.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a plain mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut input = new_input(opts(&tmp.path().join("*.log")));
+    let mut out = Vec::new();
+    drive_for(&mut input, &mut out, Duration::from_millis(100));
+    assert_eq!(input.open_files().len(), 1, "the FIFO is opened");
+
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(b"one\ntwo\nthr").unwrap();
+    assert!(drive(&mut input, &mut out, Duration::from_secs(5), |o| o
+        .len()
+        >= 2));
+    w.write_all(b"ee\n").unwrap();
+    drop(w); // the writer goes away: the reader sees EOF
+    assert!(drive(&mut input, &mut out, Duration::from_secs(5), |o| o
+        .len()
+        >= 3));
+
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(b"four\n").unwrap();
+    drop(w);
+    assert!(drive(&mut input, &mut out, Duration::from_secs(5), |o| o
+        .len()
+        >= 4));
+    let got: Vec<&[u8]> = out.iter().map(|b| b.as_ref()).collect();
+    assert_eq!(got, vec![&b"one"[..], b"two", b"three", b"four"]);
+}
+
+#[test]
+fn more_files_than_the_open_file_cap_are_all_collected_once() {
+    // With room for 8 descriptors, 40 files written in turns are still
+    // collected exactly once: drained files are closed to make room and
+    // reopened from their checkpoint when they grow.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(&tmp.path().join("*.log"));
+    o.max_open_files = 8;
+    let mut input = new_input(o);
+    let mut out = Vec::new();
+    let files: Vec<_> = (0..40)
+        .map(|i| tmp.path().join(format!("f{i:02}.log")))
+        .collect();
+    let mut want = Vec::new();
+    for round in 0..3u64 {
+        for (i, f) in files.iter().enumerate() {
+            let seq = round * 1000 + i as u64;
+            write_lines(f, seq, seq + 1);
+            want.push(seq);
+        }
+        let n = want.len();
+        assert!(
+            drive(&mut input, &mut out, Duration::from_secs(10), |o| o.len()
+                >= n),
+            "round {round}: {} of {n} lines; stats {:?}; open {:?}",
+            out.len(),
+            input.stats(),
+            input.open_files()
+        );
+        assert!(
+            input.open_files().len() <= 8,
+            "cap respected: {}",
+            input.open_files().len()
+        );
+    }
+    drive_for(&mut input, &mut out, Duration::from_millis(200));
+    let mut got: Vec<u64> = out.iter().filter_map(|l| seq_of(l)).collect();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "every line once");
+    let s = input.stats();
+    assert!(s.deferred_opens > 0 && s.files_closed > 0, "{s:?}");
+}

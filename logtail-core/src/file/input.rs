@@ -74,6 +74,10 @@ pub struct FileInputOptions {
     /// When idle, wait at least this long before reading again, so that
     /// line-by-line writes are read as one batch (default 50 ms).
     pub min_read_interval: Duration,
+    /// Most files held open at once; beyond it the longest-idle drained
+    /// file is closed (and reopened from its checkpoint when it grows).
+    /// Default: three quarters of the process's open-file limit.
+    pub max_open_files: usize,
     /// Largest chunk read (and batch emitted) at once (default 1 MiB).
     pub chunk_bytes: usize,
     /// Most bytes read from one file per poll, for fairness (default 4 MiB).
@@ -99,6 +103,7 @@ impl Default for FileInputOptions {
             close_inactive_after: Duration::from_secs(300),
             copy_wait: Duration::from_secs(1),
             min_read_interval: Duration::from_millis(50),
+            max_open_files: default_max_open_files(),
             chunk_bytes: 1 << 20,
             read_budget: 4 << 20,
             checkpoint_interval: Duration::from_millis(100),
@@ -154,6 +159,10 @@ pub struct FileInputStats {
     pub long_lines_truncated: u64,
     /// Errors opening, stating or reading files.
     pub io_errors: u64,
+    /// Opens put off because the descriptor limit was reached.
+    pub deferred_opens: u64,
+    /// Copies out of a map that hit a truncated page (SIGBUS caught), process-wide.
+    pub sigbus_faults: u64,
 }
 
 /// The logical position in a sequence of bytes; see the module docs.
@@ -208,6 +217,8 @@ pub struct FileInput {
     check_all: bool,
     changed_paths: HashSet<PathBuf>,
     busy: Vec<FileId>,
+    open_failures: HashSet<PathBuf>,
+    fds_exhausted: bool,
     last_scan: Option<Instant>,
     last_check: Instant,
     last_persist: Instant,
@@ -223,6 +234,18 @@ impl std::fmt::Debug for FileInput {
             .field("readers", &self.readers.len())
             .finish()
     }
+}
+
+fn default_max_open_files() -> usize {
+    // SAFETY: getrlimit fills a local struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    (soft / 4).saturating_mul(3).max(16)
 }
 
 fn unix_now() -> u64 {
@@ -265,6 +288,8 @@ impl FileInput {
             check_all: true,
             changed_paths: HashSet::new(),
             busy: Vec::new(),
+            open_failures: HashSet::new(),
+            fds_exhausted: false,
             last_scan: None,
             last_check: now,
             last_persist: now,
@@ -278,6 +303,7 @@ impl FileInput {
     pub fn stats(&self) -> FileInputStats {
         let mut s = self.stats;
         s.files_open = self.readers.len() as u64;
+        s.sigbus_faults = super::sigbus::faults_handled();
         for r in self.readers.values() {
             let f = r.stream.framer.stats();
             s.long_line_pieces += f.split_pieces;
@@ -389,8 +415,11 @@ impl FileInput {
         for r in self.readers.values_mut() {
             r.matched = false;
         }
+        // First every match is marked, so that making room for a new file
+        // (which closes a drained, matched reader) sees the whole picture.
         let mut seen: HashSet<FileId> = HashSet::new();
         let mut by_path = HashMap::new();
+        let mut unknown = Vec::new();
         for path in scan.files {
             // Follows symlinks: a link is collected as its target's identity.
             let meta = match std::fs::metadata(&path) {
@@ -425,9 +454,22 @@ impl FileInput {
                     continue;
                 }
             }
+            unknown.push(path);
+        }
+        for path in unknown {
+            if self.fds_exhausted {
+                break;
+            }
             if let Some(id) = self.open_new(&path, now) {
                 by_path.insert(path, id);
             }
+        }
+        if self.fds_exhausted {
+            tracing::warn!(
+                open = self.readers.len(),
+                "out of file descriptors: some matched files wait for one (raise the open-file limit)"
+            );
+            self.fds_exhausted = false;
         }
         self.held_copies.retain(|id, _| seen.contains(id));
         self.by_path = by_path;
@@ -438,14 +480,33 @@ impl FileInput {
 
     /// A path whose inode no reader has. Returns the id when a reader was made.
     fn open_new(&mut self, path: &Path, now: Instant) -> Option<FileId> {
+        if self.readers.len() >= self.opts.max_open_files && !self.make_room() {
+            self.stats.deferred_opens += 1;
+            return None;
+        }
         let file = match OpenFile::open(path) {
             Ok(f) => f,
             Err(e) => {
                 self.stats.io_errors += 1;
-                tracing::warn!("{e}");
+                let no_fds = matches!(
+                    e.source.raw_os_error(),
+                    Some(libc::EMFILE) | Some(libc::ENFILE)
+                );
+                if no_fds {
+                    // Out of descriptors: free one for the next try, and
+                    // stop opening for this scan.
+                    self.stats.deferred_opens += 1;
+                    self.make_room();
+                    self.fds_exhausted = true;
+                }
+                // Once per path, not once per scan.
+                if self.open_failures.insert(path.to_path_buf()) {
+                    tracing::warn!("{e}");
+                }
                 return None;
             }
         };
+        self.open_failures.remove(path);
         let id = file.id();
         if self.readers.contains_key(&id) {
             return None;
@@ -690,6 +751,17 @@ impl FileInput {
             if chunk.is_empty() {
                 break;
             }
+            // Truncated and refilled past our offset between the head check
+            // and the read? Then these bytes belong to new content: drop them
+            // and treat it as the truncation it was (the copy, if any, still
+            // has the old bytes).
+            if !r.file.is_stream()
+                && !matches!(r.file.head(), Ok(h) if r.stream.signature.is_prefix_of(&h))
+            {
+                return Ok(Serviced::Truncated {
+                    unread: prev_size.saturating_sub(r.stream.read_offset),
+                });
+            }
             let base = r.stream.read_offset;
             let time = Timestamp::now();
             let mut events = Vec::with_capacity(chunk.len() / 128 + 1);
@@ -701,10 +773,16 @@ impl FileInput {
                 ));
             });
             let consumed_all = consumed == chunk.len();
+            // Everything there is was read: a regular file's end, or all a
+            // stream had buffered.
+            let at_end = if r.file.is_stream() {
+                chunk.len() < chunk_max
+            } else {
+                base + chunk.len() as u64 >= size
+            };
             let flush_partial = !consumed_all
-                && base + chunk.len() as u64 >= size
-                && now.duration_since(r.last_change) >= self.opts.flush_timeout
-                && !r.file.is_stream();
+                && at_end
+                && now.duration_since(r.last_change) >= self.opts.flush_timeout;
             let mut consumed = consumed;
             if flush_partial {
                 let tail = chunk.slice(consumed..);
@@ -814,6 +892,32 @@ impl FileInput {
                 self.stats.truncated_unread_bytes += r.unread;
             }
         }
+    }
+
+    /// Closes the reader that has been idle longest among those that are
+    /// drained, still matched and have nothing in flight, to free a
+    /// descriptor; it is reopened from its checkpoint when its file grows.
+    fn make_room(&mut self) -> bool {
+        let victim = self
+            .readers
+            .iter()
+            .filter(|(_, r)| {
+                r.matched
+                    && !r.file.is_stream()
+                    && r.last_size <= r.stream.read_offset
+                    && r.stream.tracker.in_flight() == 0
+            })
+            .min_by_key(|(_, r)| r.last_change)
+            .map(|(id, _)| *id);
+        let Some(id) = victim else {
+            return false;
+        };
+        if let Some(r) = self.readers.remove(&id) {
+            tracing::debug!(path = %r.path.display(), "close to free a descriptor");
+            self.stats.files_closed += 1;
+            self.sources.remove(&r.stream.source);
+        }
+        true
     }
 
     fn close_idle(&mut self, now: Instant) {
@@ -984,6 +1088,7 @@ impl Input for FileInput {
             }
         }
         self.persist(Instant::now(), true)?;
+        tracing::info!(config = %self.opts.config_name, stats = ?self.stats(), "file input settled");
         Ok(self.in_flight())
     }
 }

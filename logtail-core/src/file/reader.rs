@@ -48,7 +48,6 @@ enum Kind {
     Stream {
         base: u64,
         buf: Vec<u8>,
-        eof: bool,
     },
 }
 
@@ -99,7 +98,6 @@ impl OpenFile {
             Kind::Stream {
                 base: 0,
                 buf: Vec::new(),
-                eof: false,
             }
         };
         Ok(OpenFile { file, id, kind })
@@ -125,9 +123,10 @@ impl OpenFile {
         let meta = self.file.metadata()?;
         let size = match self.kind {
             Kind::Regular { .. } => meta.len(),
-            // A stream has no size: pretend one more byte may be there until
-            // a read hits EOF, so the caller keeps reading.
-            Kind::Stream { base, ref buf, eof } => base + buf.len() as u64 + u64::from(!eof),
+            // A stream has no size: pretend one more byte may always be
+            // there, so the caller keeps trying to read (a FIFO that hit EOF
+            // gets data again when a writer reopens it).
+            Kind::Stream { base, ref buf } => base + buf.len() as u64 + 1,
         };
         Ok(FileState {
             size,
@@ -165,7 +164,7 @@ impl OpenFile {
     /// [`OpenFile::state`].
     pub fn read(&mut self, offset: u64, size: u64, max: usize) -> io::Result<ReadOutcome> {
         match &mut self.kind {
-            Kind::Stream { base, buf, eof } => {
+            Kind::Stream { base, buf } => {
                 // Forget what the caller consumed, then top up.
                 let drop = usize::try_from(offset.saturating_sub(*base))
                     .unwrap_or(usize::MAX)
@@ -177,14 +176,9 @@ impl OpenFile {
                     let old = buf.len();
                     buf.resize(want, 0);
                     let got = match (&self.file).read(&mut buf[old..]) {
-                        Ok(n) => {
-                            *eof = n == 0;
-                            n
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            *eof = true;
-                            0
-                        }
+                        Ok(n) => n,
+                        // No writer has data for us now (or none is connected).
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
                         Err(e) => {
                             buf.truncate(old);
                             return Err(e);

@@ -35,6 +35,12 @@ const EMPTY: Slot = Slot {
 };
 
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+static FAULTS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many faults the handler has turned into errors in this process.
+pub fn faults_handled() -> u64 {
+    FAULTS.load(Ordering::Relaxed) as u64
+}
 static INSTALL: Once = Once::new();
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 
@@ -116,6 +122,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         let len = slot.len.load(Ordering::Acquire);
         if start != 0 && addr >= start && addr < start.saturating_add(len) {
             slot.faults.fetch_add(1, Ordering::AcqRel);
+            FAULTS.fetch_add(1, Ordering::Relaxed);
             // SAFETY: replaces the one faulting page of our own mapping with
             // an anonymous zero page, so the interrupted copy can go on.
             unsafe {
