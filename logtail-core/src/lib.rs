@@ -15,6 +15,7 @@ pub mod event;
 pub mod file;
 pub mod input;
 pub mod parser;
+pub mod process;
 pub mod sink;
 
 pub use ack::{Ack, AckToken, AckTracker, BatchId};

@@ -5,6 +5,7 @@
 //! never lose an event silently: a line it cannot parse is kept as it was and
 //! counted.
 
+use crate::process::ParserStats;
 use crate::EventBatch;
 
 /// One processing step of a pipeline.
@@ -14,4 +15,9 @@ pub trait Parser: Send {
 
     /// Processes a batch in place.
     fn process(&mut self, batch: &mut EventBatch);
+
+    /// What the step did so far.
+    fn stats(&self) -> ParserStats {
+        ParserStats::default()
+    }
 }

@@ -1,0 +1,233 @@
+//! Processing steps ([`crate::Parser`] implementations), sans-I/O.
+//!
+//! Each `processor_*_native` of LoongCollector has a module here that takes
+//! events and gives events: no files, no sockets, no clocks except those
+//! passed in. This module holds what they share: how a parser finds its
+//! source field, and what happens to the source after a parse succeeded or
+//! failed ([`SourceOptions`]).
+//!
+//! The raw line is the field `content`; an event whose `content` is empty
+//! and which has fields is a parsed record whose source was removed.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::event::{Event, Field};
+
+/// The name of the raw line's field.
+pub const CONTENT: &str = "content";
+
+/// The field `CopingRawLog` adds on a parse failure.
+pub const RAW_LOG: &str = "__raw_log__";
+
+/// Counters every parser keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParserStats {
+    /// Events looked at.
+    pub processed: u64,
+    /// Events whose source did not parse (kept as they were unless told otherwise).
+    pub failed: u64,
+    /// Events removed (filters, discarded failures, events outside the time window).
+    pub dropped: u64,
+}
+
+/// The source-field options of the `processor_parse_*_native` processors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// `SourceKey` (default `content`).
+    pub source_key: Arc<str>,
+    /// `KeepingSourceWhenParseFail`. Our default is **true** (LoongCollector's
+    /// is false, which drops unparsable lines): a line is never lost silently.
+    pub keep_source_on_fail: bool,
+    /// `KeepingSourceWhenParseSucceed` (default false).
+    pub keep_source_on_success: bool,
+    /// `RenamedSourceKey`: the name the kept source gets (default: unchanged).
+    pub renamed_source_key: Option<Arc<str>>,
+    /// `CopingRawLog`: on failure, also copy the source into `__raw_log__`.
+    pub copying_raw_log: bool,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            source_key: Arc::from(CONTENT),
+            keep_source_on_fail: true,
+            keep_source_on_success: false,
+            renamed_source_key: None,
+            copying_raw_log: false,
+        }
+    }
+}
+
+/// What a parse of one event's source gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Parsed: these fields are added to the event.
+    Parsed(Vec<Field>),
+    /// The source did not parse.
+    Failed,
+    /// The event has no such source field: left as it is (not a failure).
+    NoSource,
+}
+
+impl Event {
+    /// The value of field `key` (`content` is the raw line; an empty content
+    /// of a parsed record counts as absent).
+    pub fn field(&self, key: &str) -> Option<&Bytes> {
+        if key == CONTENT {
+            let removed = self.content.is_empty() && !self.fields.is_empty();
+            return (!removed).then_some(&self.content);
+        }
+        self.fields
+            .iter()
+            .rev()
+            .find(|f| &*f.key == key)
+            .map(|f| &f.value)
+    }
+
+    /// Removes field `key` (for `content`: empties it).
+    pub fn remove_field(&mut self, key: &str) {
+        if key == CONTENT {
+            self.content = Bytes::new();
+        } else {
+            self.fields.retain(|f| &*f.key != key);
+        }
+    }
+
+    /// Sets field `key`, replacing an earlier value (for `content`: the raw line).
+    pub fn set_field(&mut self, key: Arc<str>, value: Bytes) {
+        if &*key == CONTENT {
+            self.content = value;
+            return;
+        }
+        match self.fields.iter_mut().find(|f| f.key == key) {
+            Some(f) => f.value = value,
+            None => self.fields.push(Field { key, value }),
+        }
+    }
+}
+
+impl SourceOptions {
+    /// Applies `outcome` to `event` as the options say. Returns `false` when
+    /// the event is to be dropped (a failure with `keep_source_on_fail` off).
+    pub fn apply(&self, event: &mut Event, outcome: Outcome, stats: &mut ParserStats) -> bool {
+        stats.processed += 1;
+        match outcome {
+            Outcome::NoSource => true,
+            Outcome::Parsed(fields) => {
+                let source = event.field(&self.source_key).cloned();
+                if !self.keep_source_on_success || self.renamed_source_key.is_some() {
+                    event.remove_field(&self.source_key);
+                }
+                if let (true, Some(src), Some(new)) = (
+                    self.keep_source_on_success,
+                    source,
+                    &self.renamed_source_key,
+                ) {
+                    event.set_field(Arc::clone(new), src);
+                }
+                for f in fields {
+                    event.set_field(f.key, f.value);
+                }
+                true
+            }
+            Outcome::Failed => {
+                stats.failed += 1;
+                let source = event.field(&self.source_key).cloned();
+                if self.copying_raw_log {
+                    if let Some(src) = &source {
+                        event.set_field(Arc::from(RAW_LOG), src.clone());
+                    }
+                }
+                if !self.keep_source_on_fail {
+                    stats.dropped += 1;
+                    return false;
+                }
+                if let (Some(src), Some(new)) = (source, &self.renamed_source_key) {
+                    event.remove_field(&self.source_key);
+                    event.set_field(Arc::clone(new), src);
+                }
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    fn ev(s: &'static str) -> Event {
+        Event::line(Bytes::from_static(s.as_bytes()), 0, Timestamp::default())
+    }
+
+    fn f(k: &str, v: &'static str) -> Field {
+        Field {
+            key: Arc::from(k),
+            value: Bytes::from_static(v.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn success_removes_source_by_default() {
+        let mut e = ev("a b");
+        let mut st = ParserStats::default();
+        assert!(SourceOptions::default().apply(
+            &mut e,
+            Outcome::Parsed(vec![f("x", "a")]),
+            &mut st
+        ));
+        assert_eq!(e.field(CONTENT), None);
+        assert_eq!(e.field("x").unwrap(), "a");
+    }
+
+    #[test]
+    fn failure_keeps_source_by_default_and_counts() {
+        let mut e = ev("junk");
+        let mut st = ParserStats::default();
+        assert!(SourceOptions::default().apply(&mut e, Outcome::Failed, &mut st));
+        assert_eq!(e.field(CONTENT).unwrap(), "junk");
+        assert_eq!(st.failed, 1);
+    }
+
+    #[test]
+    fn failure_with_keep_off_drops_and_raw_log_renames() {
+        let o = SourceOptions {
+            keep_source_on_fail: false,
+            ..Default::default()
+        };
+        let mut st = ParserStats::default();
+        assert!(!o.apply(&mut ev("junk"), Outcome::Failed, &mut st));
+        assert_eq!(st.dropped, 1);
+
+        let o = SourceOptions {
+            renamed_source_key: Some(Arc::from("raw")),
+            copying_raw_log: true,
+            ..Default::default()
+        };
+        let mut e = ev("junk");
+        assert!(o.apply(&mut e, Outcome::Failed, &mut st));
+        assert_eq!(e.field("raw").unwrap(), "junk");
+        assert_eq!(e.field(RAW_LOG).unwrap(), "junk");
+        assert_eq!(e.field(CONTENT), None);
+    }
+
+    #[test]
+    fn keep_on_success_with_rename() {
+        let o = SourceOptions {
+            keep_source_on_success: true,
+            renamed_source_key: Some(Arc::from("src")),
+            ..Default::default()
+        };
+        let mut e = ev("a");
+        o.apply(
+            &mut e,
+            Outcome::Parsed(vec![f("k", "a")]),
+            &mut ParserStats::default(),
+        );
+        assert_eq!(e.field("src").unwrap(), "a");
+        assert_eq!(e.field(CONTENT), None);
+    }
+}
