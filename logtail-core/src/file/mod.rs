@@ -15,7 +15,7 @@ pub mod sigbus;
 pub mod watch;
 
 pub use discovery::{GlobError, PathMatcher, PathsSpec, Scan};
-pub use fingerprint::{FileId, Signature, SIGNATURE_BYTES};
+pub use fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
 pub use framing::{Framer, FramerOptions, FramerStats, LongLinePolicy};
 pub use input::{FileInput, FileInputOptions, FileInputStats, InputError};
 pub use reader::{OpenFile, ReadOutcome};
