@@ -19,18 +19,39 @@
 //!   the inode; it is drained, then closed once idle (never held forever).
 //!
 //! Checkpoints hold only acknowledged offsets ([`AckTracker`]).
+//!
+//! With `Multiline`, the stream also holds the [`Multiline`] assembler: the
+//! read offset advances only over complete events, so the lines of the event
+//! being assembled are read again with the next chunk (the assembler
+//! remembers them and how far the framer got, so they are not framed
+//! twice). A stop or a restart from a checkpoint therefore re-reads that
+//! event from its first line; a rotated file keeps its stream, so the event
+//! is completed from the renamed file. The pending event is forced out
+//! after `FlushTimeoutSecs` without growth, or when a drained file that no
+//! longer matches is about to be closed.
+//!
+//! With a `FileEncoding` other than UTF-8, lines are framed in the source
+//! bytes (2-byte units for UTF-16) and converted per line ([`Decoder`]);
+//! offsets stay in source bytes.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use memchr::memchr;
 
+use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Framer, Utf16Order};
 use super::discovery::{GlobError, PathMatcher, PathsSpec};
 use super::fingerprint::{FileId, Signature};
 use super::framing::{Framer, FramerOptions};
+use super::multiline::{
+    is_contiguous, join_lines, Multiline, MultilineError, MultilineOptions, MultilineRules,
+    MultilineStats,
+};
 use super::reader::{OpenFile, ReadOutcome};
 use super::watch::Watcher;
 use crate::ack::{Ack, AckToken, AckTracker, BatchId};
@@ -53,6 +74,11 @@ pub struct FileInputOptions {
     pub flush_timeout: Duration,
     /// Line framing (maximum line size and its policy, `\r` handling).
     pub framing: FramerOptions,
+    /// `Multiline`: join lines into multi-line events (default: none, one
+    /// event per line). Events are cut at `chunk_bytes`.
+    pub multiline: Option<MultilineOptions>,
+    /// `FileEncoding`: the files' encoding, converted to UTF-8 (default utf8).
+    pub encoding: FileEncoding,
     /// How often every open file is checked for growth when inotify is
     /// silent (default 1 s; 200 ms without inotify).
     pub poll_interval: Duration,
@@ -96,6 +122,8 @@ impl Default for FileInputOptions {
             tail_size_kb: 1024,
             flush_timeout: Duration::from_secs(5),
             framing: FramerOptions::default(),
+            multiline: None,
+            encoding: FileEncoding::Utf8,
             poll_interval: Duration::from_secs(1),
             discovery_interval: Duration::from_secs(1),
             inotify: true,
@@ -121,6 +149,9 @@ pub enum InputError {
     /// The checkpoint store failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A `Multiline` pattern is invalid.
+    #[error(transparent)]
+    Multiline(#[from] MultilineError),
     /// The pipeline stopped taking batches.
     #[error("the pipeline is stopping")]
     Closed,
@@ -135,7 +166,7 @@ pub struct FileInputStats {
     pub files_closed: u64,
     /// Files open now.
     pub files_open: u64,
-    /// Lines emitted.
+    /// Events emitted: lines, or multi-line events with `Multiline`.
     pub lines: u64,
     /// Bytes consumed from files.
     pub bytes: u64,
@@ -163,6 +194,16 @@ pub struct FileInputStats {
     pub deferred_opens: u64,
     /// Copies out of a map that hit a truncated page (SIGBUS caught), process-wide.
     pub sigbus_faults: u64,
+    /// Multiline: lines that belonged to no event, emitted alone.
+    pub multiline_unmatched_lines: u64,
+    /// Multiline: lines that belonged to no event, dropped (`discard`).
+    pub multiline_discarded_lines: u64,
+    /// Multiline: events emitted in pieces because they reached `chunk_bytes`.
+    pub multiline_cut_events: u64,
+    /// Multiline: pending events forced out (flush timeout, file closed).
+    pub multiline_flushes: u64,
+    /// FileEncoding: malformed sequences replaced by U+FFFD.
+    pub decode_replacements: u64,
 }
 
 /// The logical position in a sequence of bytes; see the module docs.
@@ -176,6 +217,13 @@ struct Stream {
     /// shows up with a head that is a proper prefix of them.
     head: Vec<u8>,
     framer: Framer,
+    /// UTF-16 files are framed by this instead, made once the byte-order
+    /// mark can be seen.
+    utf16: Option<Utf16Framer>,
+    /// Converts lines of files that are not UTF-8.
+    decoder: Option<Decoder>,
+    /// The event being assembled, with `Multiline`.
+    multiline: Option<Multiline>,
 }
 
 #[derive(Debug)]
@@ -201,6 +249,7 @@ struct Retired {
 /// Collects the files matched by one configuration. See the module docs.
 pub struct FileInput {
     opts: FileInputOptions,
+    multiline: Option<Arc<MultilineRules>>,
     matcher: PathMatcher,
     checkpoint: Box<dyn Checkpoint>,
     readers: HashMap<FileId, Reader>,
@@ -225,6 +274,9 @@ pub struct FileInput {
     last_refresh: Instant,
     dirty: bool,
     stats: FileInputStats,
+    /// Reused per chunk: line ranges, and one decoded line.
+    lines: Vec<Range<usize>>,
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for FileInput {
@@ -263,6 +315,15 @@ impl FileInput {
         checkpoint: Box<dyn Checkpoint>,
     ) -> Result<FileInput, InputError> {
         let matcher = PathMatcher::new(&opts.paths)?;
+        let multiline = match &opts.multiline {
+            Some(m) => {
+                for w in MultilineRules::warnings_for(m) {
+                    tracing::warn!(config = %opts.config_name, "{w}");
+                }
+                MultilineRules::compile(m)?
+            }
+            None => None,
+        };
         let watcher = if opts.inotify { Watcher::new() } else { None };
         let mut opts = opts;
         if watcher.is_none() {
@@ -272,6 +333,7 @@ impl FileInput {
         let now = Instant::now();
         Ok(FileInput {
             opts,
+            multiline,
             matcher,
             checkpoint,
             readers: HashMap::new(),
@@ -296,6 +358,8 @@ impl FileInput {
             last_refresh: now,
             dirty: false,
             stats: FileInputStats::default(),
+            lines: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -305,9 +369,16 @@ impl FileInput {
         s.files_open = self.readers.len() as u64;
         s.sigbus_faults = super::sigbus::faults_handled();
         for r in self.readers.values() {
-            let f = r.stream.framer.stats();
-            s.long_line_pieces += f.split_pieces;
-            s.long_lines_truncated += f.truncated_lines;
+            for f in [
+                Some(r.stream.framer.stats()),
+                r.stream.utf16.as_ref().map(Utf16Framer::stats),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                s.long_line_pieces += f.split_pieces;
+                s.long_lines_truncated += f.truncated_lines;
+            }
         }
         s
     }
@@ -338,6 +409,16 @@ impl FileInput {
             signature: Signature::of(&head),
             head,
             framer: Framer::new(self.opts.framing),
+            utf16: None,
+            decoder: match self.opts.encoding {
+                FileEncoding::Gbk => Some(Decoder::new(FileEncoding::Gbk, Utf16Order::Le)),
+                // UTF-16: made with the framer, once the order is known.
+                FileEncoding::Utf8 | FileEncoding::Utf16 => None,
+            },
+            multiline: self
+                .multiline
+                .as_ref()
+                .map(|m| Multiline::new(Arc::clone(m), self.opts.chunk_bytes)),
         }
     }
 
@@ -597,7 +678,14 @@ impl FileInput {
         let start = match start {
             Some(s) => s,
             None if !self.started && !file.is_stream() => {
-                tail_start(&file, size, self.opts.tail_size_kb.saturating_mul(1024))
+                let utf16 =
+                    (self.opts.encoding == FileEncoding::Utf16).then(|| Utf16Order::detect(&head));
+                tail_start(
+                    &file,
+                    size,
+                    self.opts.tail_size_kb.saturating_mul(1024),
+                    utf16,
+                )
             }
             None => 0,
         };
@@ -725,10 +813,24 @@ impl FileInput {
             }
         }
 
-        let chunk_max = self
-            .opts
-            .chunk_bytes
-            .max(self.opts.framing.max_line_bytes.saturating_add(1));
+        let max_line = self.opts.framing.max_line_bytes.saturating_add(1);
+        let chunk_max = if r.stream.multiline.is_some() {
+            // Room for a pending event of up to `chunk_bytes` (where events
+            // are cut) and the whole next line after it: a chunk always
+            // gets somewhere, so a file cannot stall.
+            self.opts
+                .chunk_bytes
+                .saturating_add(max_line)
+                .saturating_add(1)
+        } else {
+            self.opts.chunk_bytes.max(max_line)
+        };
+        let idle = now.duration_since(r.last_change);
+        let timed_out = idle >= self.opts.flush_timeout;
+        // A file that no longer matches is about to be closed once drained:
+        // its pending multi-line event goes out first. (An incomplete line
+        // still waits for the flush timeout, as without multi-line.)
+        let closing = (!r.matched || r.deleted) && idle >= self.opts.close_rotated_after;
         let mut budget = self.opts.read_budget.max(chunk_max);
         let mut size = state.size;
         loop {
@@ -764,15 +866,6 @@ impl FileInput {
             }
             let base = r.stream.read_offset;
             let time = Timestamp::now();
-            let mut events = Vec::with_capacity(chunk.len() / 128 + 1);
-            let consumed = r.stream.framer.frame(&chunk, |range| {
-                events.push(Event::line(
-                    chunk.slice(range.clone()),
-                    base + range.start as u64,
-                    time,
-                ));
-            });
-            let consumed_all = consumed == chunk.len();
             // Everything there is was read: a regular file's end, or all a
             // stream had buffered.
             let at_end = if r.file.is_stream() {
@@ -780,22 +873,47 @@ impl FileInput {
             } else {
                 base + chunk.len() as u64 >= size
             };
-            let flush_partial = !consumed_all
-                && at_end
-                && now.duration_since(r.last_change) >= self.opts.flush_timeout;
-            let mut consumed = consumed;
-            if flush_partial {
-                let tail = chunk.slice(consumed..);
-                let at = base + consumed as u64;
-                consumed += r.stream.framer.flush_partial(&tail, |range| {
-                    events.push(Event::line(
-                        tail.slice(range.clone()),
-                        at + range.start as u64,
-                        time,
-                    ));
-                });
+            let mut out = process_chunk(
+                &mut r.stream,
+                &chunk,
+                base,
+                time,
+                Flush {
+                    line: at_end && timed_out,
+                    event: at_end && (timed_out || closing),
+                },
+                self.opts.encoding,
+                &mut self.lines,
+                &mut self.scratch,
+            );
+            if out.consumed == 0 && !at_end && r.stream.multiline.is_some() {
+                // Cannot happen with the chunk sized as above; but never
+                // stall a file: force the pending event out.
+                tracing::warn!(path = %r.path.display(), "multi-line event does not fit a chunk: flushed");
+                let more = process_chunk(
+                    &mut r.stream,
+                    &chunk,
+                    base,
+                    time,
+                    Flush {
+                        line: false,
+                        event: true,
+                    },
+                    self.opts.encoding,
+                    &mut self.lines,
+                    &mut self.scratch,
+                );
+                out.merge(more);
+            }
+            if out.partial {
                 self.stats.partial_flushes += 1;
             }
+            self.stats.decode_replacements += out.replacements;
+            self.stats.multiline_unmatched_lines += out.ml.unmatched_lines;
+            self.stats.multiline_discarded_lines += out.ml.discarded_lines;
+            self.stats.multiline_cut_events += out.ml.cut_events;
+            self.stats.multiline_flushes += out.ml.flushes;
+            let (events, consumed) = (out.events, out.consumed);
             if consumed == 0 {
                 break; // only an incomplete line so far
             }
@@ -831,9 +949,12 @@ impl FileInput {
             }
         }
         let more = size > r.stream.read_offset && budget == 0;
-        // An incomplete line waiting for its flush timeout needs a later look.
+        // An incomplete line (or event) waiting for its flush timeout needs
+        // a later look.
         if size > r.stream.read_offset {
-            self.check_all |= now.duration_since(r.last_change) >= self.opts.flush_timeout;
+            let idle = now.duration_since(r.last_change);
+            self.check_all |= idle >= self.opts.flush_timeout
+                || (!r.matched || r.deleted) && idle >= self.opts.close_rotated_after;
         }
         Ok(if more { Serviced::More } else { Serviced::Done })
     }
@@ -1000,19 +1121,29 @@ enum Serviced {
 }
 
 /// Where to start a file found at start-up: `tail` bytes before its end,
-/// moved forward to the start of the next line.
-fn tail_start(file: &OpenFile, size: u64, tail: u64) -> u64 {
+/// moved forward to the start of the next line (for UTF-16 files, of the
+/// next line in 2-byte units, in the given order).
+fn tail_start(file: &OpenFile, size: u64, tail: u64, utf16: Option<Utf16Order>) -> u64 {
     if size <= tail {
         return 0;
     }
     let from = size - tail;
-    // Look for the newline that ends the line `from` falls into.
-    let mut probe = from - 1;
+    // Look for the newline that ends the line `from` falls into. Windows
+    // are even-sized from an even probe, so no UTF-16 unit straddles two.
+    let mut probe = match utf16 {
+        None => from - 1,
+        Some(_) => from.saturating_sub(2) & !1,
+    };
     let file_probe = |at: u64| -> Option<u64> {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; 64 * 1024];
         let n = file.raw().read_at(&mut buf, at).ok()?;
-        memchr(b'\n', &buf[..n]).map(|i| at + i as u64 + 1)
+        let buf = &buf[..n];
+        let next = match utf16 {
+            None => memchr(b'\n', buf).map(|i| i + 1),
+            Some(order) => utf16_next_line_start(buf, 0, order),
+        };
+        next.map(|i| at + i as u64)
     };
     while probe < size {
         if let Some(start) = file_probe(probe) {
@@ -1021,6 +1152,204 @@ fn tail_start(file: &OpenFile, size: u64, tail: u64) -> u64 {
         probe += 64 * 1024;
     }
     size
+}
+
+/// What [`process_chunk`] made of a chunk.
+struct ChunkOut {
+    events: Vec<Event>,
+    /// Bytes of the chunk done with: complete lines, or complete events.
+    consumed: usize,
+    /// An incomplete last line was emitted (flush).
+    partial: bool,
+    replacements: u64,
+    ml: MultilineStats,
+}
+
+impl ChunkOut {
+    /// Appends the result of processing the same chunk again.
+    fn merge(&mut self, more: ChunkOut) {
+        self.events.extend(more.events);
+        self.consumed = more.consumed;
+        self.partial |= more.partial;
+        self.replacements += more.replacements;
+        let m = &mut self.ml;
+        m.events += more.ml.events;
+        m.unmatched_lines += more.ml.unmatched_lines;
+        m.discarded_lines += more.ml.discarded_lines;
+        m.discarded_bytes += more.ml.discarded_bytes;
+        m.cut_events += more.ml.cut_events;
+        m.flushes += more.ml.flushes;
+        m.json_invalid += more.ml.json_invalid;
+    }
+}
+
+/// Builds events out of line ranges of one chunk: slices of the chunk when
+/// the bytes can be used as they are, else copies into one buffer per chunk
+/// (decoded lines, or lines joined around dropped bytes).
+struct Emitter<'a> {
+    chunk: &'a Bytes,
+    base: u64,
+    time: Timestamp,
+    decoder: Option<Decoder>,
+    events: Vec<Event>,
+    copied: Vec<u8>,
+    /// (event index, range in `copied`) for the events made of copies.
+    fixups: Vec<(usize, Range<usize>)>,
+    replacements: u64,
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, lines: &[Range<usize>]) {
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return;
+        };
+        let offset = self.base + first.start as u64;
+        let content = match self.decoder {
+            None if lines.len() == 1 || is_contiguous(self.chunk, lines) => {
+                self.chunk.slice(first.start..last.end)
+            }
+            None => {
+                let at = self.copied.len();
+                join_lines(self.chunk, lines, &mut self.copied);
+                self.fixups.push((self.events.len(), at..self.copied.len()));
+                Bytes::new()
+            }
+            Some(d) => {
+                let at = self.copied.len();
+                self.replacements +=
+                    d.decode_lines(self.chunk, lines, self.base == 0, &mut self.copied);
+                self.fixups.push((self.events.len(), at..self.copied.len()));
+                Bytes::new()
+            }
+        };
+        self.events.push(Event::line(content, offset, self.time));
+    }
+
+    fn finish(mut self) -> (Vec<Event>, u64) {
+        if !self.fixups.is_empty() {
+            let copied = Bytes::from(self.copied);
+            for (i, r) in self.fixups {
+                if let Some(e) = self.events.get_mut(i) {
+                    e.content = copied.slice(r);
+                }
+            }
+        }
+        (self.events, self.replacements)
+    }
+}
+
+/// What to force out at the end of a chunk.
+#[derive(Debug, Clone, Copy)]
+struct Flush {
+    /// An incomplete last line (the chunk reaches the end of the file and
+    /// the flush timeout passed).
+    line: bool,
+    /// A pending multi-line event (the same, or the file is being closed).
+    event: bool,
+}
+
+/// Frames, decodes and assembles one chunk (the bytes from the stream's
+/// read offset on), forcing out what `flush` says.
+#[allow(clippy::too_many_arguments)]
+fn process_chunk(
+    s: &mut Stream,
+    chunk: &Bytes,
+    base: u64,
+    time: Timestamp,
+    flush: Flush,
+    encoding: FileEncoding,
+    lines: &mut Vec<Range<usize>>,
+    scratch: &mut Vec<u8>,
+) -> ChunkOut {
+    if encoding == FileEncoding::Utf16 && s.utf16.is_none() {
+        // Reading has started, so the head holds the byte-order mark if
+        // there is one.
+        let order = Utf16Order::detect(&s.head);
+        s.utf16 = Some(Utf16Framer::new(*s.framer.options(), order));
+        s.decoder = Some(Decoder::new(FileEncoding::Utf16, order));
+    }
+    let mut from = s.multiline.as_ref().map_or(0, Multiline::fed);
+    if from > chunk.len() {
+        // What was framed is no longer there (cannot happen with files
+        // that only grow): start over from the read offset.
+        tracing::warn!(
+            offset = base,
+            "re-presented bytes shorter than before: reassembling"
+        );
+        if let Some(m) = s.multiline.as_mut() {
+            m.reset();
+        }
+        s.framer = Framer::new(*s.framer.options());
+        if let Some(u) = s.utf16.as_mut() {
+            *u = Utf16Framer::new(*s.framer.options(), Utf16Order::detect(&s.head));
+        }
+        from = 0;
+    }
+    lines.clear();
+    let mut push = |r: Range<usize>| lines.push(r.start + from..r.end + from);
+    let mut framed = from
+        + match s.utf16.as_mut() {
+            Some(f) => f.frame(&chunk[from..], &mut push),
+            None => s.framer.frame(&chunk[from..], &mut push),
+        };
+    let mut partial = false;
+    if flush.line && framed < chunk.len() {
+        let at = framed;
+        let mut push = |r: Range<usize>| lines.push(r.start + at..r.end + at);
+        let tail = &chunk[at..];
+        framed += match s.utf16.as_mut() {
+            Some(f) => f.flush_partial(tail, &mut push),
+            None => s.framer.flush_partial(tail, &mut push),
+        };
+        partial = true;
+    }
+    let mut em = Emitter {
+        chunk,
+        base,
+        time,
+        decoder: s.decoder,
+        events: Vec::with_capacity(lines.len()),
+        copied: Vec::new(),
+        fixups: Vec::new(),
+        replacements: 0,
+    };
+    let (consumed, ml) = match s.multiline.as_mut() {
+        None => {
+            for l in lines.iter() {
+                em.emit(std::slice::from_ref(l));
+            }
+            (framed, MultilineStats::default())
+        }
+        Some(m) => {
+            let before = m.stats();
+            let decoder = s.decoder;
+            for l in lines.iter() {
+                let raw = &chunk[l.clone()];
+                // Patterns see the decoded line.
+                let text: &[u8] = match decoder {
+                    Some(d) => {
+                        scratch.clear();
+                        d.decode_into(raw, base == 0 && l.start == 0, scratch);
+                        scratch
+                    }
+                    None => raw,
+                };
+                m.push(l.clone(), text, &mut |a| em.emit(a.lines));
+            }
+            if flush.event {
+                m.flush(&mut |a| em.emit(a.lines));
+            }
+            (m.finish(framed), m.stats().since(&before))
+        }
+    };
+    let (events, replacements) = em.finish();
+    ChunkOut {
+        events,
+        consumed,
+        partial,
+        replacements,
+        ml,
+    }
 }
 
 impl Input for FileInput {
