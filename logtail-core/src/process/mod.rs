@@ -9,6 +9,13 @@
 //! The raw line is the field `content`; an event whose `content` is empty
 //! and which has fields is a parsed record whose source was removed.
 
+pub mod delimiter;
+pub mod desensitize;
+pub mod filter;
+pub mod json;
+pub mod regex;
+pub mod timestamp;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
