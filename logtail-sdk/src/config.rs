@@ -22,7 +22,19 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use logtail_core::file::decode::FileEncoding;
+use logtail_core::file::multiline::{
+    MultilineMode, MultilineOptions, MultilineRules, UnmatchedContentTreatment,
+};
 use logtail_core::file::{FileInputOptions, FramerOptions, LongLinePolicy, PathMatcher, PathsSpec};
+use logtail_core::process::delimiter::{DelimiterOptions, DelimiterParser, Overflow};
+use logtail_core::process::desensitize::{DesensitizeOptions, DesensitizeParser, Method};
+use logtail_core::process::filter::{FilterOptions, FilterParser};
+use logtail_core::process::json::{JsonOptions, JsonParser};
+use logtail_core::process::regex::{RegexOptions, RegexParser};
+use logtail_core::process::timestamp::{TimestampOptions, TimestampParser};
+use logtail_core::process::SourceOptions;
+use logtail_core::Parser;
 
 /// A configuration error: where, and what is wrong. Displays as
 /// `origin: key: message`, or `origin: message` when no key is at fault.
@@ -47,6 +59,8 @@ pub struct PipelineConfig {
     pub enable: bool,
     /// The inputs.
     pub inputs: Vec<InputConfig>,
+    /// The processors, in order.
+    pub processors: Vec<ProcessorConfig>,
     /// The flushers.
     pub flushers: Vec<FlusherConfig>,
     /// Options that were ignored, as `key: reason` (logged as warnings).
@@ -58,6 +72,43 @@ pub struct PipelineConfig {
 pub enum InputConfig {
     /// `input_file`.
     File(FileInputOptions),
+}
+
+/// A processor (validated when the config is loaded).
+#[derive(Debug, Clone)]
+pub enum ProcessorConfig {
+    /// `processor_parse_regex_native`.
+    Regex(RegexOptions),
+    /// `processor_parse_delimiter_native`.
+    Delimiter(DelimiterOptions),
+    /// `processor_parse_json_native`.
+    Json(JsonOptions),
+    /// `processor_parse_timestamp_native`.
+    Timestamp(TimestampOptions),
+    /// `processor_filter_regex_native`.
+    Filter(FilterOptions),
+    /// `processor_desensitize_native`.
+    Desensitize(DesensitizeOptions),
+}
+
+impl ProcessorConfig {
+    /// Builds the processor.
+    pub fn build(&self) -> Result<Box<dyn Parser>, String> {
+        fn boxed<P: Parser + 'static, E: std::fmt::Display>(
+            r: Result<P, E>,
+        ) -> Result<Box<dyn Parser>, String> {
+            r.map(|p| Box::new(p) as Box<dyn Parser>)
+                .map_err(|e| e.to_string())
+        }
+        match self {
+            ProcessorConfig::Regex(o) => boxed(RegexParser::new(o.clone())),
+            ProcessorConfig::Delimiter(o) => boxed(DelimiterParser::new(o.clone())),
+            ProcessorConfig::Json(o) => boxed(JsonParser::new(o.clone())),
+            ProcessorConfig::Timestamp(o) => boxed(TimestampParser::new(o.clone())),
+            ProcessorConfig::Filter(o) => boxed(FilterParser::new(o.clone())),
+            ProcessorConfig::Desensitize(o) => boxed(DesensitizeParser::new(o.clone())),
+        }
+    }
 }
 
 /// A flusher.
@@ -280,17 +331,11 @@ impl PipelineConfig {
         if inputs.is_empty() {
             return Err(cx.err("inputs", "at least one input is required"));
         }
-        if let Some((i, p)) = list(processors_v, "processors", &cx)?
+        let processors = list(processors_v, "processors", &cx)?
             .iter()
             .enumerate()
-            .next()
-        {
-            let ty = p.get("Type").and_then(Value::as_str).unwrap_or("?");
-            return Err(cx.err(
-                format!("processors[{i}].Type"),
-                format!("processor {ty:?} is not supported yet (processing arrives in a later version); remove it to collect raw lines"),
-            ));
-        }
+            .map(|(i, v)| parse_processor(v, format!("processors[{i}]"), &mut cx))
+            .collect::<Result<Vec<_>, _>>()?;
         let flushers = list(flushers_v, "flushers", &cx)?
             .iter()
             .enumerate()
@@ -304,6 +349,7 @@ impl PipelineConfig {
             origin: origin.to_string(),
             enable,
             inputs,
+            processors,
             flushers,
             warnings: cx.warnings,
         })
@@ -375,21 +421,19 @@ fn parse_input(
         }
     };
     let strip_cr = o.bool("StripCarriageReturn", false, cx)?;
-    match o.str("FileEncoding", cx)?.as_deref() {
-        None | Some("utf8") | Some("UTF8") | Some("utf-8") => {}
-        Some(other) => {
-            return Err(cx.err(
+    let encoding = match o.str("FileEncoding", cx)? {
+        None => FileEncoding::Utf8,
+        Some(e) => FileEncoding::parse(&e).ok_or_else(|| {
+            cx.err(
                 o.key("FileEncoding"),
-                format!("encoding {other:?} is not supported yet (utf8 only)"),
-            ))
-        }
-    }
-    if o.get("Multiline").is_some() {
-        return Err(cx.err(
-            o.key("Multiline"),
-            "multiline is not supported yet; remove it to collect single lines",
-        ));
-    }
+                format!("expected utf8, gbk or utf16, found {e:?}"),
+            )
+        })?,
+    };
+    let multiline = match o.get("Multiline") {
+        None => None,
+        Some(v) => Some(parse_multiline(v, o.key("Multiline"), cx)?),
+    };
     o.finish(
         cx,
         &[
@@ -409,6 +453,8 @@ fn parse_input(
             long_lines,
             strip_cr,
         },
+        multiline,
+        encoding,
         ..d
     }))
 }
@@ -443,6 +489,210 @@ fn parse_flusher(v: &Value, path: String, cx: &mut Ctx) -> Result<FlusherConfig,
     };
     o.finish(cx, &["Match", "MaxFileSize", "MaxFiles"]);
     Ok(f)
+}
+
+fn parse_multiline(v: &Value, path: String, cx: &mut Ctx) -> Result<MultilineOptions, ConfigError> {
+    let mut o = Obj::new(v, path, cx)?;
+    let mode = match o.str("Mode", cx)?.as_deref() {
+        None | Some("custom") => MultilineMode::Custom,
+        Some("JSON") | Some("json") => MultilineMode::Json,
+        Some(other) => {
+            return Err(cx.err(
+                o.key("Mode"),
+                format!("expected custom or JSON, found {other:?}"),
+            ))
+        }
+    };
+    let unmatched = match o.str("UnmatchedContentTreatment", cx)?.as_deref() {
+        None | Some("single_line") => UnmatchedContentTreatment::SingleLine,
+        Some("discard") => UnmatchedContentTreatment::Discard,
+        Some(other) => {
+            return Err(cx.err(
+                o.key("UnmatchedContentTreatment"),
+                format!("expected single_line or discard, found {other:?}"),
+            ))
+        }
+    };
+    let m = MultilineOptions {
+        mode,
+        start_pattern: o.str("StartPattern", cx)?,
+        continue_pattern: o.str("ContinuePattern", cx)?,
+        end_pattern: o.str("EndPattern", cx)?,
+        unmatched,
+    };
+    if let Err(e) = MultilineRules::compile(&m) {
+        return Err(cx.err(
+            o.key(e.key),
+            format!("invalid pattern {:?}: {}", e.pattern, e.reason),
+        ));
+    }
+    for w in MultilineRules::warnings_for(&m) {
+        cx.warnings.push(format!("{}: {w}", o.path));
+    }
+    o.finish(cx, &[]);
+    Ok(m)
+}
+
+/// SourceKey and the Keeping… options of the `processor_parse_*` processors.
+fn source_options(o: &mut Obj, cx: &Ctx) -> Result<SourceOptions, ConfigError> {
+    let d = SourceOptions::default();
+    Ok(SourceOptions {
+        source_key: o.str("SourceKey", cx)?.map_or(d.source_key, Arc::from),
+        keep_source_on_fail: o.bool("KeepingSourceWhenParseFail", d.keep_source_on_fail, cx)?,
+        keep_source_on_success: o.bool(
+            "KeepingSourceWhenParseSucceed",
+            d.keep_source_on_success,
+            cx,
+        )?,
+        renamed_source_key: o
+            .str("RenamedSourceKey", cx)?
+            .filter(|k| !k.is_empty())
+            .map(Arc::from),
+        copying_raw_log: o.bool("CopingRawLog", d.copying_raw_log, cx)?,
+    })
+}
+
+fn required_str(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<String, ConfigError> {
+    o.str(k, cx)?
+        .ok_or_else(|| cx.err(o.key(k), "missing (required)"))
+}
+
+fn required_strings(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<Vec<String>, ConfigError> {
+    o.strings(k, cx)?
+        .ok_or_else(|| cx.err(o.key(k), "missing (required)"))
+}
+
+/// `Include`/`Exclude` of the regex filter: a map of field name to regex.
+fn regex_map(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<Vec<(String, String)>, ConfigError> {
+    match o.get(k) {
+        None => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(field, re)| match re {
+                Value::String(re) => Ok((field.clone(), re.clone())),
+                other => Err(cx.err(
+                    format!("{}.{field}", o.key(k)),
+                    format!("expected a regex string, found {}", kind(other)),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(cx.err(
+            o.key(k),
+            format!("expected a map of field to regex, found {}", kind(other)),
+        )),
+    }
+}
+
+fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorConfig, ConfigError> {
+    let mut o = Obj::new(v, path, cx)?;
+    let ty = type_of(&mut o, cx)?;
+    let p = match ty.as_str() {
+        "processor_parse_regex_native" => ProcessorConfig::Regex(RegexOptions {
+            source: source_options(&mut o, cx)?,
+            regex: required_str(&mut o, "Regex", cx)?,
+            keys: required_strings(&mut o, "Keys", cx)?,
+        }),
+        "processor_parse_delimiter_native" => {
+            let source = source_options(&mut o, cx)?;
+            let separator = required_str(&mut o, "Separator", cx)?;
+            let mut d = DelimiterOptions::new(separator, required_strings(&mut o, "Keys", cx)?);
+            d.source = source;
+            if let Some(q) = o.str("Quote", cx)? {
+                d.quote = q;
+            }
+            d.allowing_shortened_fields =
+                o.bool("AllowingShortenedFields", d.allowing_shortened_fields, cx)?;
+            d.overflowed_fields_treatment = match o.str("OverflowedFieldsTreatment", cx)?.as_deref()
+            {
+                None | Some("extend") => Overflow::Extend,
+                Some("keep") => Overflow::Keep,
+                Some("discard") => Overflow::Discard,
+                Some(other) => {
+                    return Err(cx.err(
+                        o.key("OverflowedFieldsTreatment"),
+                        format!("expected extend, keep or discard, found {other:?}"),
+                    ))
+                }
+            };
+            ProcessorConfig::Delimiter(d)
+        }
+        "processor_parse_json_native" => ProcessorConfig::Json(JsonOptions {
+            source: source_options(&mut o, cx)?,
+        }),
+        "processor_parse_timestamp_native" => {
+            let d = TimestampOptions::default();
+            let year = o.uint("SourceYear", 0, 9999, cx)?;
+            ProcessorConfig::Timestamp(TimestampOptions {
+                source_key: o.str("SourceKey", cx)?.map_or(d.source_key, Arc::from),
+                source_format: required_str(&mut o, "SourceFormat", cx)?,
+                source_timezone: o.str("SourceTimezone", cx)?.filter(|z| !z.is_empty()),
+                source_year: (year > 0).then_some(year as i32),
+                discard_older_than_secs: o.uint(
+                    "DiscardOlderThanSecs",
+                    d.discard_older_than_secs,
+                    u64::MAX,
+                    cx,
+                )?,
+            })
+        }
+        "processor_filter_regex_native" => {
+            let mut include = regex_map(&mut o, "Include", cx)?;
+            let keys = o.strings("FilterKey", cx)?.unwrap_or_default();
+            let regexes = o.strings("FilterRegex", cx)?.unwrap_or_default();
+            if keys.len() != regexes.len() {
+                return Err(cx.err(
+                    o.key("FilterRegex"),
+                    format!(
+                        "FilterKey has {} entries but FilterRegex has {}; they pair up",
+                        keys.len(),
+                        regexes.len()
+                    ),
+                ));
+            }
+            include.extend(keys.into_iter().zip(regexes));
+            let exclude = regex_map(&mut o, "Exclude", cx)?;
+            ProcessorConfig::Filter(FilterOptions { include, exclude })
+        }
+        "processor_desensitize_native" => {
+            let method = match o.str("Method", cx)?.as_deref() {
+                None | Some("const") => Method::Const,
+                Some("md5") => Method::Md5,
+                Some(other) => {
+                    return Err(cx.err(
+                        o.key("Method"),
+                        format!("expected const or md5, found {other:?}"),
+                    ))
+                }
+            };
+            let source_key = required_str(&mut o, "SourceKey", cx)?;
+            let before = o
+                .str("ContentPatternBeforeReplacedString", cx)?
+                .unwrap_or_default();
+            let pattern = required_str(&mut o, "ReplacedContentPattern", cx)?;
+            let mut d = DesensitizeOptions::new(source_key, method, before, pattern);
+            d.replacing_string = o.str("ReplacingString", cx)?;
+            d.replacing_all = o.bool("ReplacingAll", d.replacing_all, cx)?;
+            ProcessorConfig::Desensitize(d)
+        }
+        other => {
+            return Err(cx.err(
+                o.key("Type"),
+                format!(
+                    "unknown processor type {other:?} (supported: processor_parse_regex_native, \
+                     processor_parse_delimiter_native, processor_parse_json_native, \
+                     processor_parse_timestamp_native, processor_filter_regex_native, \
+                     processor_desensitize_native)"
+                ),
+            ))
+        }
+    };
+    // Build once now: a bad pattern or format is a config error naming the
+    // processor, not a failure later when the pipeline starts.
+    if let Err(e) = p.build() {
+        return Err(cx.err(o.path.clone(), e));
+    }
+    o.finish(cx, &[]);
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -524,5 +774,49 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.starts_with("inputs[0].Colour: unknown option")));
+    }
+    #[test]
+    fn processors_and_multiline_load_and_errors_name_their_key() {
+        let base = "inputs:\n  - Type: input_file\n    FilePaths: [/a.log]\n";
+        let out = "flushers:\n  - Type: flusher_blackhole\n";
+        let c = parse(&format!(
+            "{base}    FileEncoding: gbk\n    Multiline:\n      StartPattern: '\\d+'\nprocessors:\n  - Type: processor_parse_regex_native\n    Regex: '(\\w+) (.*)'\n    Keys: [a, b]\n  - Type: processor_parse_json_native\n    SourceKey: b\n  - Type: processor_filter_regex_native\n    FilterKey: [a]\n    FilterRegex: ['x.*']\n{out}"
+        ))
+        .unwrap();
+        assert_eq!(c.processors.len(), 3);
+        let InputConfig::File(f) = &c.inputs[0];
+        assert_eq!(f.encoding, FileEncoding::Gbk);
+        assert!(f.multiline.is_some());
+
+        let e = parse(&format!("{base}processors:\n  - Type: processor_parse_regex_native\n    Regex: '(unclosed'\n    Keys: [a]\n{out}")).unwrap_err();
+        assert_eq!(e.key, "processors[0]");
+        assert!(e.message.contains("Regex"), "{e}");
+
+        let e = parse(&format!(
+            "{base}processors:\n  - Type: processor_parse_regex_native\n    Keys: [a]\n{out}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "processors[0].Regex");
+
+        let e = parse(&format!(
+            "{base}processors:\n  - Type: processor_nope\n{out}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "processors[0].Type");
+
+        let e = parse(&format!("{base}processors:\n  - Type: processor_filter_regex_native\n    FilterKey: [a, b]\n    FilterRegex: [x]\n{out}")).unwrap_err();
+        assert_eq!(e.key, "processors[0].FilterRegex");
+
+        let e = parse(&format!("{base}processors:\n  - Type: processor_parse_timestamp_native\n    SourceFormat: '%Q'\n{out}")).unwrap_err();
+        assert!(e.message.contains("SourceFormat"), "{e}");
+
+        let e = parse(&format!(
+            "{base}    Multiline:\n      StartPattern: '(bad'\n{out}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "inputs[0].Multiline.StartPattern");
+
+        let e = parse(&format!("{base}    FileEncoding: latin9\n{out}")).unwrap_err();
+        assert_eq!(e.key, "inputs[0].FileEncoding");
     }
 }

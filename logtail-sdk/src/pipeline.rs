@@ -32,6 +32,16 @@ pub const QUEUE_BATCHES: usize = 16;
 /// Building a pipeline failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// A processor could not be built.
+    #[error("pipeline {name}: processors[{index}]: {message}")]
+    Processor {
+        /// Pipeline name.
+        name: String,
+        /// Position in `processors`.
+        index: usize,
+        /// Cause.
+        message: String,
+    },
     /// The input could not be built.
     #[error("pipeline {name}: {source}")]
     Input {
@@ -159,7 +169,19 @@ impl Pipeline {
                 FlusherConfig::Blackhole => Box::new(BlackholeSink::default()),
             });
         }
-        Ok(Pipeline::new(name, Box::new(input), Vec::new(), sinks))
+        let parsers = cfg
+            .processors
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.build().map_err(|message| BuildError::Processor {
+                    name: name.clone(),
+                    index: i,
+                    message,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Pipeline::new(name, Box::new(input), parsers, sinks))
     }
 
     /// The pipeline's name.
