@@ -46,7 +46,7 @@ use memchr::memchr;
 
 use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Framer, Utf16Order};
 use super::discovery::{GlobError, PathMatcher, PathsSpec};
-use super::fingerprint::{FileId, Signature};
+use super::fingerprint::{prefix_hashes, FileId, Signature};
 use super::framing::{Framer, FramerOptions};
 use super::multiline::{
     is_contiguous, join_lines, Multiline, MultilineError, MultilineOptions, MultilineRules,
@@ -601,6 +601,10 @@ impl FileInput {
             }
         };
         let signature = Signature::of(&head);
+        // Hashes of every prefix of the head: checking it against the
+        // signature of each live stream is then O(1) per stream, not O(1 KiB)
+        // (thousands of files are compared at start-up).
+        let hashes = prefix_hashes(&head);
 
         // 1. The copy of a stream retired by truncation: adopt it.
         // A copy shorter than the offset is still being written: adopting
@@ -610,7 +614,7 @@ impl FileInput {
             .iter()
             .filter(|(_, r)| {
                 r.stream.signature.len > 0
-                    && r.stream.signature.is_prefix_of(&head)
+                    && r.stream.signature.is_prefix_of_hashed(&hashes)
                     && size >= r.stream.read_offset
             })
             .map(|(s, _)| *s)
@@ -641,11 +645,13 @@ impl FileInput {
         let looks_like_copy = !file.is_stream()
             && (self.readers.values().any(|r| {
                 r.stream.read_offset > 0
-                    && (r.stream.signature.len > 0 && r.stream.signature.is_prefix_of(&head)
+                    && (r.stream.signature.len > 0
+                        && r.stream.signature.is_prefix_of_hashed(&hashes)
                         || proper_prefix(&r.stream))
             }) || self.retired.values().any(|r| {
                 proper_prefix(&r.stream)
-                    || r.stream.signature.is_prefix_of(&head) && size < r.stream.read_offset
+                    || r.stream.signature.is_prefix_of_hashed(&hashes)
+                        && size < r.stream.read_offset
             }));
         if looks_like_copy {
             let first = *self.held_copies.entry(id).or_insert(now);
