@@ -29,9 +29,8 @@
 //!   backtracker or PikeVM over the match for the captures).
 //!
 //! Differences from LoongCollector, on purpose:
-//! - a capture-group count that differs from the number of `Keys` is a build
-//!   error (LoongCollector fails every line when there are fewer groups than
-//!   keys, and silently ignores extra groups);
+//! - fewer capture groups than `Keys` is a build error (LoongCollector fails
+//!   every line then); extra groups are ignored, as LoongCollector does;
 //! - unparsable lines are kept by default (see [`SourceOptions`]).
 
 use std::sync::Arc;
@@ -259,7 +258,10 @@ impl RegexParser {
             message: e.message,
         })?;
         let groups = hir.properties().explicit_captures_len();
-        if groups != keys.len() {
+        // More groups than keys: the extra groups are ignored, as
+        // LoongCollector does (existing configs rely on it). Fewer groups
+        // than keys could never fill every key: refuse.
+        if groups < keys.len() {
             return Err(RegexError::KeyCount {
                 groups,
                 keys: keys.len(),
@@ -748,12 +750,21 @@ mod tests {
 
     #[test]
     fn key_count_mismatch_is_a_build_error() {
-        let err = RegexParser::new(RegexOptions::new(r"(\w+) (\w+)", keys(&["a"]))).unwrap_err();
-        assert_eq!(err, RegexError::KeyCount { groups: 2, keys: 1 });
+        let err = RegexParser::new(RegexOptions::new(r"(\w+)", keys(&["a", "b"]))).unwrap_err();
+        assert_eq!(err, RegexError::KeyCount { groups: 1, keys: 2 });
         assert_eq!(
             err.to_string(),
-            "Keys: the Regex has 2 capture group(s) but 1 key(s) are given"
+            "Keys: the Regex has 1 capture group(s) but 2 key(s) are given"
         );
+        // Extra groups are ignored, as LoongCollector does.
+        let mut p = RegexParser::new(RegexOptions::new(r"(\w+) (\w+)", keys(&["a"]))).unwrap();
+        match p.parse(&Bytes::from_static(b"one two")) {
+            Outcome::Parsed(f) => {
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].value, "one");
+            }
+            other => panic!("expected a parse, got {other:?}"),
+        }
         // Non-capturing groups do not count.
         assert!(RegexParser::new(RegexOptions::new(r"(?:a)(b)", keys(&["b"]))).is_ok());
     }
