@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(r.start % 2 == 0 && r.end % 2 == 0 && r.end <= buf.len());
                 lines.push(body[pos + r.start..pos + r.end].to_vec());
             });
-            assert!(n <= buf.len() && n % 2 == 0);
+            assert!(n <= buf.len() && n.is_multiple_of(2));
             pos += n;
         }
         let rest = &body[pos..];

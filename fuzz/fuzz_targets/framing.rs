@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let max = 1 + data[0] as usize % 64;
     let opts = FramerOptions {
         max_line_bytes: max,
-        long_lines: if data[1] & 1 == 0 { LongLinePolicy::Split } else { LongLinePolicy::Truncate },
+        long_lines: if data[1] & 1 == 0 {
+            LongLinePolicy::Split
+        } else {
+            LongLinePolicy::Truncate
+        },
         strip_cr: data[1] & 2 != 0,
     };
     let cut = data[2] as usize;

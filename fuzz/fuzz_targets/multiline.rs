@@ -97,7 +97,8 @@ fuzz_target!(|data: &[u8]| {
     if data.len() < 6 {
         return;
     }
-    let pick = |b: u8| (b % 7 != 0).then(|| PATTERNS[b as usize % PATTERNS.len()].to_string());
+    let pick =
+        |b: u8| (!b.is_multiple_of(7)).then(|| PATTERNS[b as usize % PATTERNS.len()].to_string());
     let o = MultilineOptions {
         mode: if data[0] & 1 == 0 {
             MultilineMode::Custom
