@@ -791,32 +791,11 @@ impl FileInput {
             r.last_size = state.size;
             r.last_change = now;
         }
-        if r.file.is_stream() {
-            // no size, no head: just read
-        } else if state.size < r.stream.read_offset {
+        // Streams have no size to shrink below the offset.
+        if !r.file.is_stream() && state.size < r.stream.read_offset {
             return Ok(Serviced::Truncated {
                 unread: prev_size.saturating_sub(r.stream.read_offset),
             });
-        } else if state.size > r.stream.read_offset {
-            // About to read: is it still the content we were reading?
-            match r.file.head() {
-                Ok(head) if r.stream.signature.is_prefix_of(&head) => {
-                    if head.len() as u32 > r.stream.signature.len {
-                        r.stream.signature = Signature::of(&head);
-                        r.stream.head = head;
-                    }
-                }
-                Ok(_) => {
-                    return Ok(Serviced::Truncated {
-                        unread: prev_size.saturating_sub(r.stream.read_offset),
-                    })
-                }
-                Err(e) => {
-                    self.stats.io_errors += 1;
-                    tracing::warn!(path = %r.path.display(), "cannot read the head: {e}");
-                    return Ok(Serviced::Done);
-                }
-            }
         }
 
         let max_line = self.opts.framing.max_line_bytes.saturating_add(1);
@@ -859,16 +838,30 @@ impl FileInput {
             if chunk.is_empty() {
                 break;
             }
-            // Truncated and refilled past our offset between the head check
-            // and the read? Then these bytes belong to new content: drop them
-            // and treat it as the truncation it was (the copy, if any, still
-            // has the old bytes).
-            if !r.file.is_stream()
-                && !matches!(r.file.head(), Ok(h) if r.stream.signature.is_prefix_of(&h))
-            {
-                return Ok(Serviced::Truncated {
-                    unread: prev_size.saturating_sub(r.stream.read_offset),
-                });
+            // Is it still the content we were reading? Checked after the
+            // read, so a truncate-and-refill past our offset at any moment
+            // before it is caught: the bytes belong to new content, so drop
+            // them and treat it as the truncation it was (the copy, if any,
+            // still has the old bytes). A small file's signature grows here.
+            if !r.file.is_stream() {
+                match r.file.head() {
+                    Ok(head) if r.stream.signature.is_prefix_of(&head) => {
+                        if head.len() as u32 > r.stream.signature.len {
+                            r.stream.signature = Signature::of(&head);
+                            r.stream.head = head;
+                        }
+                    }
+                    Ok(_) => {
+                        return Ok(Serviced::Truncated {
+                            unread: prev_size.saturating_sub(r.stream.read_offset),
+                        })
+                    }
+                    Err(e) => {
+                        self.stats.io_errors += 1;
+                        tracing::warn!(path = %r.path.display(), "cannot read the head: {e}");
+                        return Ok(Serviced::Done);
+                    }
+                }
             }
             let base = r.stream.read_offset;
             let time = Timestamp::now();
