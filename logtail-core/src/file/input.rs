@@ -1032,12 +1032,21 @@ impl FileInput {
         let Some(id) = victim else {
             return false;
         };
+        self.close_reader(id, "close to free a descriptor");
+        true
+    }
+
+    /// Closes a reader; a deleted file's checkpoint goes with it.
+    fn close_reader(&mut self, id: FileId, why: &str) {
         if let Some(r) = self.readers.remove(&id) {
-            tracing::debug!(path = %r.path.display(), "close to free a descriptor");
+            tracing::debug!(path = %r.path.display(), deleted = r.deleted, "{why}");
             self.stats.files_closed += 1;
             self.sources.remove(&r.stream.source);
+            if r.deleted {
+                self.checkpoint.forget(id);
+                self.dirty = true;
+            }
         }
-        true
     }
 
     fn close_idle(&mut self, now: Instant) {
@@ -1055,15 +1064,7 @@ impl FileInput {
             }
         }
         for id in closing {
-            if let Some(r) = self.readers.remove(&id) {
-                tracing::debug!(path = %r.path.display(), deleted = r.deleted, "close");
-                self.stats.files_closed += 1;
-                self.sources.remove(&r.stream.source);
-                if r.deleted {
-                    self.checkpoint.forget(id);
-                    self.dirty = true;
-                }
-            }
+            self.close_reader(id, "close");
         }
     }
 
