@@ -403,9 +403,10 @@ fn run_process(
 }
 
 fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool) {
-    let mut backoff = Duration::from_millis(100);
+    // Kept across batches: a sink that keeps failing keeps backing off.
+    let mut backoff = Backoff::new(Duration::from_millis(100));
     loop {
-        let batch = match rx.recv_timeout(Duration::from_millis(200)) {
+        let mut batch = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(b) => b,
             Err(RecvTimeoutError::Timeout) => {
                 flush(sink, abandon);
@@ -413,10 +414,12 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool)
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut pending = Some(batch);
-        while let Some(b) = pending.take() {
-            match sink.send(b) {
-                Ok(()) => backoff = Duration::from_millis(100),
+        loop {
+            match sink.send(batch) {
+                Ok(()) => {
+                    backoff.reset();
+                    break;
+                }
                 Err(rejected) => {
                     if abandon.load(Ordering::SeqCst) {
                         rejected.batch.ack.failed();
@@ -424,12 +427,12 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool)
                     }
                     tracing::warn!(
                         sink = sink.name(),
-                        "{}; retrying in {backoff:?}",
-                        rejected.error
+                        "{}; retrying in {:?}",
+                        rejected.error,
+                        backoff.delay()
                     );
-                    sleep_unless_abandoned(backoff, abandon);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    pending = Some(rejected.batch);
+                    backoff.sleep(abandon);
+                    batch = rejected.batch;
                 }
             }
         }
@@ -442,7 +445,7 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool)
 }
 
 fn flush(sink: &mut dyn Sink, abandon: &AtomicBool) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new(Duration::from_millis(50));
     while let Err(e) = sink.flush() {
         if abandon.load(Ordering::SeqCst) {
             tracing::error!(
@@ -451,21 +454,44 @@ fn flush(sink: &mut dyn Sink, abandon: &AtomicBool) {
             );
             return;
         }
-        tracing::warn!(sink = sink.name(), "{e}; retrying in {backoff:?}");
-        sleep_unless_abandoned(backoff, abandon);
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tracing::warn!(sink = sink.name(), "{e}; retrying in {:?}", backoff.delay());
+        backoff.sleep(abandon);
     }
 }
 
-/// Sleeps for a retry backoff (up to 5 s), but wakes as soon as the stop
-/// abandons retries: a stop must finish within its timeout.
-fn sleep_unless_abandoned(backoff: Duration, abandon: &AtomicBool) {
-    let until = Instant::now() + backoff;
-    while !abandon.load(Ordering::SeqCst) {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
+/// Retry delay of the sink stage: doubles after each failure, up to 5 s.
+struct Backoff {
+    first: Duration,
+    delay: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration) -> Self {
+        Backoff {
+            first,
+            delay: first,
         }
-        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+
+    fn delay(&self) -> Duration {
+        self.delay
+    }
+
+    fn reset(&mut self) {
+        self.delay = self.first;
+    }
+
+    /// Sleeps the current delay, but wakes as soon as the stop abandons
+    /// retries (a stop must finish within its timeout); then doubles it.
+    fn sleep(&mut self, abandon: &AtomicBool) {
+        let until = Instant::now() + self.delay;
+        while !abandon.load(Ordering::SeqCst) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+        self.delay = (self.delay * 2).min(Duration::from_secs(5));
     }
 }
