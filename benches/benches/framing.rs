@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::io::Write;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use logtail_benches::generate_lines;
-use logtail_core::file::{FileInput, FileInputOptions, Framer, FramerOptions, PathsSpec};
+use logtail_benches::{catch_up_options, generate_lines};
+use logtail_core::file::{FileInput, Framer, FramerOptions};
 use logtail_core::{EventBatch, Input, MemoryCheckpoint, Progress};
 
 fn framing(c: &mut Criterion) {
@@ -38,15 +38,7 @@ fn read_path(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("catch_up_256MiB", |b| {
         b.iter(|| {
-            let opts = FileInputOptions {
-                paths: PathsSpec {
-                    file_paths: vec![path.to_string_lossy().into_owned()],
-                    ..Default::default()
-                },
-                tail_size_kb: u64::MAX / 1024,
-                inotify: false,
-                ..Default::default()
-            };
+            let opts = catch_up_options(&path);
             let mut input =
                 FileInput::new(opts, Box::new(MemoryCheckpoint::default())).expect("input");
             let mut lines = 0usize;

@@ -9,9 +9,9 @@ use std::io::Write;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logtail_benches::catch_up_options;
 use logtail_core::file::{
-    FileInput, FileInputOptions, Framer, FramerOptions, Multiline, MultilineOptions,
-    MultilineRules, PathsSpec,
+    FileInput, FileInputOptions, Framer, FramerOptions, Multiline, MultilineOptions, MultilineRules,
 };
 use logtail_core::{EventBatch, Input, MemoryCheckpoint, Progress};
 
@@ -139,14 +139,8 @@ fn read_path(c: &mut Criterion) {
     g.bench_function("multiline_catch_up_256MiB", |b| {
         b.iter(|| {
             let opts = FileInputOptions {
-                paths: PathsSpec {
-                    file_paths: vec![path.to_string_lossy().into_owned()],
-                    ..Default::default()
-                },
-                tail_size_kb: u64::MAX / 1024,
-                inotify: false,
                 multiline: Some(options()),
-                ..Default::default()
+                ..catch_up_options(&path)
             };
             let mut input =
                 FileInput::new(opts, Box::new(MemoryCheckpoint::default())).expect("input");

@@ -1,4 +1,6 @@
-//! Shared pieces of the benches: generated log data.
+//! Shared pieces of the benches: generated log data, input options.
+
+use logtail_core::file::{FileInputOptions, PathsSpec};
 
 /// `total` bytes of newline-terminated lines of `line_len` bytes (the
 /// newline included), each with a sequence number, nginx-like in shape.
@@ -19,4 +21,18 @@ pub fn generate_lines(total: usize, line_len: usize) -> Vec<u8> {
         seq += 1;
     }
     out
+}
+
+/// Options that read the file at `path` whole, from offset 0, by polling
+/// only (a catch-up measurement, not a tail).
+pub fn catch_up_options(path: &std::path::Path) -> FileInputOptions {
+    FileInputOptions {
+        paths: PathsSpec {
+            file_paths: vec![path.to_string_lossy().into_owned()],
+            ..Default::default()
+        },
+        tail_size_kb: u64::MAX / 1024,
+        inotify: false,
+        ..Default::default()
+    }
 }
