@@ -38,7 +38,6 @@ use bytes::Bytes;
 use memchr::memmem;
 
 use crate::event::{Event, Field};
-use crate::process::regex::{apply_outcome, keys_can_append};
 use crate::process::{Outcome, ParserStats, SourceOptions};
 use crate::{EventBatch, Parser};
 
@@ -142,7 +141,7 @@ pub struct DelimiterParser {
     /// The quote byte, when quoting applies (one-byte separator, other quote).
     quote: Option<u8>,
     keys: Vec<Arc<str>>,
-    /// See [`keys_can_append`]; `__column$i__` names are never user keys.
+    /// See [`SourceOptions::keys_are_distinct`]; `__column$i__` names are never user keys.
     can_append: bool,
     allow_short: bool,
     overflow: Overflow,
@@ -172,7 +171,9 @@ impl DelimiterParser {
             return Err(DelimiterError::NoKeys);
         }
         let quote = (separator.len() == 1 && separator[0] != quote).then_some(quote);
-        let can_append = keys_can_append(&options.source, options.keys.iter().map(String::as_str))
+        let can_append = options
+            .source
+            .keys_are_distinct(options.keys.iter().map(String::as_str))
             && !options.keys.iter().any(|k| k.starts_with("__column"));
         Ok(DelimiterParser {
             can_append,
@@ -260,13 +261,11 @@ impl DelimiterParser {
                 self.parse(&src)
             }
         };
-        apply_outcome(
-            &self.source,
-            event,
-            outcome,
-            &mut self.stats,
-            self.can_append,
-        )
+        if self.can_append {
+            self.source.apply_distinct(event, outcome, &mut self.stats)
+        } else {
+            self.source.apply(event, outcome, &mut self.stats)
+        }
     }
 }
 

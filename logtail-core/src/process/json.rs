@@ -122,20 +122,12 @@ pub fn process_event(
     let outcome = match event.field(&opts.source.source_key) {
         None => Outcome::NoSource,
         Some(src) => match parse_object(src, scratch) {
+            // The common case: a raw line whose keys are known to be
+            // distinct (and not `content`).
             Some(fields) if event.fields.is_empty() && scratch.all_distinct(&fields) => {
-                // The common case: a raw line whose keys are known to be
-                // distinct (and not `content`). Handle the source as `apply`
-                // does, then hand over the list instead of setting the fields
-                // one by one (each a search for an earlier value).
-                let keep = opts.source.apply(event, Outcome::Parsed(Vec::new()), stats);
-                if event.fields.is_empty() {
-                    event.fields = fields;
-                } else {
-                    for f in fields {
-                        event.set_field(f.key, f.value);
-                    }
-                }
-                return keep;
+                return opts
+                    .source
+                    .apply_distinct(event, Outcome::Parsed(fields), stats);
             }
             Some(fields) => {
                 event.fields.reserve(fields.len());

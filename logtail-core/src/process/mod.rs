@@ -161,6 +161,49 @@ impl SourceOptions {
     }
 }
 
+impl SourceOptions {
+    /// Whether fields named `keys` are pairwise distinct and none is the raw
+    /// line, the renamed source or `__raw_log__`: then their outcomes may go
+    /// through [`SourceOptions::apply_distinct`].
+    pub fn keys_are_distinct<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        keys.into_iter().all(|k| {
+            seen.insert(k)
+                && k != CONTENT
+                && k != RAW_LOG
+                && self.renamed_source_key.as_deref() != Some(k)
+        })
+    }
+
+    /// [`SourceOptions::apply`] for an outcome whose field names are
+    /// pairwise distinct and none is `content`: on a raw event (no fields
+    /// yet) the list is handed over whole instead of set one field at a
+    /// time, each a search for an earlier value. The event comes out the same.
+    pub fn apply_distinct(
+        &self,
+        event: &mut Event,
+        outcome: Outcome,
+        stats: &mut ParserStats,
+    ) -> bool {
+        match outcome {
+            Outcome::Parsed(fields) if event.fields.is_empty() => {
+                let keep = self.apply(event, Outcome::Parsed(Vec::new()), stats);
+                if event.fields.is_empty() {
+                    event.fields = fields;
+                } else {
+                    // The kept source was renamed into a field: set, as
+                    // `apply` would.
+                    for f in fields {
+                        event.set_field(f.key, f.value);
+                    }
+                }
+                keep
+            }
+            other => self.apply(event, other, stats),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +279,36 @@ mod tests {
         );
         assert_eq!(e.field("src").unwrap(), "a");
         assert_eq!(e.field(CONTENT), None);
+    }
+    #[test]
+    fn append_shortcut_equals_apply() {
+        let f = |k: &str, v: &'static str| Field {
+            key: Arc::from(k),
+            value: Bytes::from_static(v.as_bytes()),
+        };
+        for (keep, renamed, fail_keep) in [
+            (false, None, true),
+            (true, None, true),
+            (true, Some("raw"), true),
+            (false, Some("raw"), false),
+        ] {
+            let o = SourceOptions {
+                keep_source_on_success: keep,
+                renamed_source_key: renamed.map(Arc::from),
+                keep_source_on_fail: fail_keep,
+                ..Default::default()
+            };
+            assert!(o.keys_are_distinct(["a", "b"]));
+            let (mut e1, mut e2) = (ev("a b"), ev("a b"));
+            let (mut s1, mut s2) = (ParserStats::default(), ParserStats::default());
+            let fields = vec![f("a", "a"), f("b", "b")];
+            let r1 = o.apply(&mut e1, Outcome::Parsed(fields.clone()), &mut s1);
+            let r2 = o.apply_distinct(&mut e2, Outcome::Parsed(fields), &mut s2);
+            assert_eq!((r1, e1, s1), (r2, e2, s2));
+        }
+        let o = SourceOptions::default();
+        assert!(!o.keys_are_distinct(["a", "a"]));
+        assert!(!o.keys_are_distinct(["a", CONTENT]));
+        assert!(!o.keys_are_distinct([RAW_LOG]));
     }
 }

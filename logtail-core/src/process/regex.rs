@@ -170,47 +170,6 @@ impl FullMatcher {
     }
 }
 
-/// Whether fields named `keys` can be appended to a raw event without
-/// [`Event::set_field`]'s search: the names are distinct and none is the
-/// raw line, the renamed source or `__raw_log__`.
-pub(crate) fn keys_can_append<'a>(
-    source: &SourceOptions,
-    keys: impl IntoIterator<Item = &'a str>,
-) -> bool {
-    let mut seen = std::collections::HashSet::new();
-    keys.into_iter().all(|k| {
-        seen.insert(k)
-            && k != crate::process::CONTENT
-            && k != crate::process::RAW_LOG
-            && source.renamed_source_key.as_deref() != Some(k)
-    })
-}
-
-/// [`SourceOptions::apply`], with a shortcut for the common case of a raw
-/// line (no fields yet) parsed into distinct keys (`can_append`, from
-/// [`keys_can_append`]): the fields are appended instead of set one by one,
-/// which is the same result without a quadratic search.
-pub(crate) fn apply_outcome(
-    source: &SourceOptions,
-    event: &mut Event,
-    outcome: Outcome,
-    stats: &mut ParserStats,
-    can_append: bool,
-) -> bool {
-    match outcome {
-        Outcome::Parsed(fields) if can_append && event.fields.is_empty() => {
-            let keep = source.apply(event, Outcome::Parsed(Vec::new()), stats);
-            if event.fields.is_empty() {
-                event.fields = fields;
-            } else {
-                event.fields.extend(fields);
-            }
-            keep
-        }
-        other => source.apply(event, other, stats),
-    }
-}
-
 enum Engine {
     Runs(RunMatcher),
     OnePass {
@@ -227,7 +186,7 @@ enum Engine {
 pub struct RegexParser {
     source: SourceOptions,
     keys: Vec<Arc<str>>,
-    /// See [`keys_can_append`].
+    /// See [`SourceOptions::keys_are_distinct`].
     can_append: bool,
     engine: Engine,
     /// Capture slots (start, end per group, group 0 first), reused.
@@ -285,7 +244,9 @@ impl RegexParser {
                 }
             },
         };
-        let can_append = keys_can_append(&options.source, keys.iter().map(String::as_str));
+        let can_append = options
+            .source
+            .keys_are_distinct(keys.iter().map(String::as_str));
         Ok(RegexParser {
             can_append,
             source: options.source,
@@ -354,13 +315,11 @@ impl RegexParser {
                 self.parse(&src)
             }
         };
-        apply_outcome(
-            &self.source,
-            event,
-            outcome,
-            &mut self.stats,
-            self.can_append,
-        )
+        if self.can_append {
+            self.source.apply_distinct(event, outcome, &mut self.stats)
+        } else {
+            self.source.apply(event, outcome, &mut self.stats)
+        }
     }
 }
 
@@ -895,38 +854,6 @@ mod tests {
             panic!()
         };
         assert_eq!(f[2].value.len(), 1 << 20);
-    }
-
-    #[test]
-    fn append_shortcut_equals_apply() {
-        let f = |k: &str, v: &'static str| Field {
-            key: Arc::from(k),
-            value: Bytes::from_static(v.as_bytes()),
-        };
-        for (keep, renamed, fail_keep) in [
-            (false, None, true),
-            (true, None, true),
-            (true, Some("raw"), true),
-            (false, Some("raw"), false),
-        ] {
-            let o = SourceOptions {
-                keep_source_on_success: keep,
-                renamed_source_key: renamed.map(Arc::from),
-                keep_source_on_fail: fail_keep,
-                ..Default::default()
-            };
-            assert!(keys_can_append(&o, ["a", "b"]));
-            let (mut e1, mut e2) = (ev("a b"), ev("a b"));
-            let (mut s1, mut s2) = (ParserStats::default(), ParserStats::default());
-            let fields = vec![f("a", "a"), f("b", "b")];
-            let r1 = o.apply(&mut e1, Outcome::Parsed(fields.clone()), &mut s1);
-            let r2 = apply_outcome(&o, &mut e2, Outcome::Parsed(fields), &mut s2, true);
-            assert_eq!((r1, e1, s1), (r2, e2, s2));
-        }
-        let o = SourceOptions::default();
-        assert!(!keys_can_append(&o, ["a", "a"]));
-        assert!(!keys_can_append(&o, ["a", CONTENT]));
-        assert!(!keys_can_append(&o, [RAW_LOG]));
     }
 
     const PATTERNS: &[&str] = &[
