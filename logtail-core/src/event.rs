@@ -85,6 +85,33 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The key under which [`Event::content`] is shipped (`content`, as in
+    /// LoongCollector).
+    pub const CONTENT_KEY: &'static str = "content";
+
+    /// The key/value pairs a sink ships for this event, in order: every
+    /// parsed field, then `content` unless a parser consumed it (it is
+    /// always shipped when there are no fields, even empty, so that an
+    /// empty line is still a log).
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use logtail_core::{Event, Timestamp};
+    /// let ev = Event::line(Bytes::from_static(b"hello"), 0, Timestamp::default());
+    /// let pairs: Vec<_> = ev.contents().collect();
+    /// assert_eq!(pairs, vec![("content", &b"hello"[..])]);
+    /// ```
+    pub fn contents(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        let content = (self.fields.is_empty() || !self.content.is_empty())
+            .then_some((Self::CONTENT_KEY, &self.content[..]));
+        self.fields
+            .iter()
+            .map(|f| (&*f.key, &f.value[..]))
+            .chain(content)
+    }
+}
+
 /// Where a batch of events came from. Shared by every event of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceTags {

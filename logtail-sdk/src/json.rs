@@ -57,15 +57,11 @@ pub fn write_event(out: &mut Vec<u8>, source: &SourceTags, event: &Event, tags: 
         out.extend_from_slice(b",\"__tag__:__path__\":");
         write_str(out, source.path.as_os_str().as_encoded_bytes());
     }
-    for f in &event.fields {
+    for (key, value) in event.contents() {
         out.push(b',');
-        write_str(out, f.key.as_bytes());
+        write_str(out, key.as_bytes());
         out.push(b':');
-        write_str(out, &f.value);
-    }
-    if event.fields.is_empty() || !event.content.is_empty() {
-        out.extend_from_slice(b",\"content\":");
-        write_str(out, &event.content);
+        write_str(out, value);
     }
     out.extend_from_slice(b"}\n");
 }
