@@ -17,6 +17,7 @@ pub mod input;
 pub mod parser;
 pub mod process;
 pub mod sink;
+pub mod sls;
 
 pub use ack::{Ack, AckToken, AckTracker, BatchId};
 pub use checkpoint::{Checkpoint, CheckpointError, FilePosition, MemoryCheckpoint};
