@@ -18,6 +18,7 @@ pub mod parser;
 pub mod process;
 pub mod sink;
 pub mod sls;
+pub mod spill;
 
 pub use ack::{Ack, AckToken, AckTracker, BatchId};
 pub use checkpoint::{Checkpoint, CheckpointError, FilePosition, MemoryCheckpoint};
