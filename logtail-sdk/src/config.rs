@@ -36,6 +36,8 @@ use logtail_core::process::timestamp::{TimestampOptions, TimestampParser};
 use logtail_core::process::SourceOptions;
 use logtail_core::Parser;
 
+use crate::sinks::sls::{Endpoint, SlsOptions};
+
 /// A configuration error: where, and what is wrong. Displays as
 /// `origin: key: message`, or `origin: message` when no key is at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +128,8 @@ pub enum FlusherConfig {
     },
     /// `flusher_blackhole`.
     Blackhole,
+    /// `flusher_sls`.
+    Sls(Box<SlsOptions>),
 }
 
 struct Ctx<'a> {
@@ -477,18 +481,100 @@ fn parse_flusher(v: &Value, path: String, cx: &mut Ctx) -> Result<FlusherConfig,
             FlusherConfig::File { path: PathBuf::from(p) }
         }
         "flusher_blackhole" => FlusherConfig::Blackhole,
-        "flusher_sls" => {
-            return Err(cx.err(o.key("Type"), "flusher_sls is not supported yet (delivery to SLS arrives in a later version)"))
-        }
+        "flusher_sls" => FlusherConfig::Sls(Box::new(parse_sls(&mut o, cx)?)),
         other => {
             return Err(cx.err(
                 o.key("Type"),
-                format!("unknown flusher type {other:?} (supported: flusher_stdout, flusher_file, flusher_blackhole)"),
+                format!("unknown flusher type {other:?} (supported: flusher_sls, flusher_stdout, flusher_file, flusher_blackhole)"),
             ))
         }
     };
     o.finish(cx, &["Match", "MaxFileSize", "MaxFiles"]);
     Ok(f)
+}
+
+fn parse_sls(o: &mut Obj, cx: &mut Ctx) -> Result<SlsOptions, ConfigError> {
+    let mut required = |k: &'static str, what: &str| -> Result<String, ConfigError> {
+        o.str(k, cx)?
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| cx.err(o.key(k), format!("missing (required): {what}")))
+    };
+    let project = required("Project", "the SLS project")?;
+    let logstore = required("Logstore", "the logstore in the project")?;
+    let endpoint_text = required(
+        "Endpoint",
+        "e.g. cn-hangzhou.log.aliyuncs.com, or http://host:port",
+    )?;
+    let endpoint = Endpoint::parse(&endpoint_text).map_err(|m| cx.err(o.key("Endpoint"), m))?;
+    let region = o.str("Region", cx)?.unwrap_or_default();
+    let mut opts = SlsOptions::new(&project, &logstore, region.trim(), endpoint);
+    if let Some(c) = o.str("CompressType", cx)? {
+        opts.compress = c
+            .parse()
+            .map_err(|e: logtail_core::sls::UnknownCompressType| {
+                cx.err(o.key("CompressType"), e.to_string())
+            })?;
+    }
+    opts.signature_v4 = match o.str("SignatureVersion", cx)?.as_deref().map(str::trim) {
+        None | Some("") | Some("v1") | Some("V1") => false,
+        Some("v4") | Some("V4") => true,
+        Some(other) => {
+            return Err(cx.err(
+                o.key("SignatureVersion"),
+                format!("expected v1 or v4, found {other:?}"),
+            ))
+        }
+    };
+    if opts.signature_v4 && opts.region.is_empty() {
+        return Err(cx.err(
+            o.key("Region"),
+            "missing (required with SignatureVersion v4), e.g. cn-hangzhou",
+        ));
+    }
+    opts.shard_hash_keys = o.strings("ShardHashKeys", cx)?.unwrap_or_default();
+    opts.topic = o.str("Topic", cx)?.filter(|t| !t.is_empty());
+    opts.max_send_rate = o.uint("MaxSendRate", 0, u64::MAX, cx)?;
+    opts.concurrency = o
+        .uint("MaxConcurrency", opts.concurrency as u64, 256, cx)?
+        .max(1) as usize;
+    opts.retry_timeout = Duration::from_secs(o.uint("RetryTimeoutSecs", 30, 86_400, cx)?);
+    opts.request_timeout = Duration::from_secs(o.uint("RequestTimeoutSecs", 30, 3600, cx)?.max(1));
+    opts.replay_rate = o.uint("ReplayMaxBytesPerSec", opts.replay_rate, u64::MAX, cx)?;
+    opts.disk_buffer_max_bytes = o.uint(
+        "DiskBufferMaxBytes",
+        opts.disk_buffer_max_bytes,
+        u64::MAX,
+        cx,
+    )?;
+    opts.disk_buffer_ttl = Duration::from_secs(
+        o.uint(
+            "DiskBufferTTLSecs",
+            opts.disk_buffer_ttl.as_secs(),
+            30 * 86_400,
+            cx,
+        )?
+        .max(1),
+    );
+    opts.batch.max_bytes = o
+        .uint(
+            "MaxBatchBytes",
+            opts.batch.max_bytes as u64,
+            opts.batch.hard_max_bytes as u64,
+            cx,
+        )?
+        .max(1) as usize;
+    opts.batch.max_events = o
+        .uint(
+            "MaxBatchEvents",
+            opts.batch.max_events as u64,
+            1_000_000,
+            cx,
+        )?
+        .max(1) as usize;
+    opts.batch.max_age = Duration::from_millis(o.uint("MaxBatchDelayMs", 3000, 600_000, cx)?);
+    opts.ali_uid = o.str("AliUid", cx)?.filter(|t| !t.is_empty());
+    Ok(opts)
 }
 
 fn parse_multiline(v: &Value, path: String, cx: &mut Ctx) -> Result<MultilineOptions, ConfigError> {

@@ -10,7 +10,7 @@
 //! of growing memory. Acknowledgements go back to the input, which advances
 //! its checkpoints over delivered data only.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,7 +23,35 @@ use logtail_core::file::{FileInput, InputError};
 use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
+use crate::sinks::sls::{CredentialSource, HostInfo, SlsSink};
 use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
+
+/// What building a pipeline needs besides its config: where state lives,
+/// where credentials come from, and the host's facts.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// Checkpoints (`checkpoints/<name>.json`) and disk buffers
+    /// (`sls/<name>-<index>/`) live here.
+    pub data_dir: PathBuf,
+    /// Credentials of `flusher_sls`.
+    pub credentials: CredentialSource,
+    /// Host IP and name, put into every LogGroup.
+    pub host: HostInfo,
+    /// Clock of the disk buffers (tests inject one to age records).
+    pub clock: Option<Arc<dyn logtail_core::spill::Clock>>,
+}
+
+impl BuildContext {
+    /// Credentials from the environment, host facts detected.
+    pub fn new(data_dir: &Path) -> Self {
+        BuildContext {
+            data_dir: data_dir.to_path_buf(),
+            credentials: CredentialSource::Env,
+            host: HostInfo::detect(),
+            clock: None,
+        }
+    }
+}
 
 /// Batches a queue between two stages holds (each batch is at most one
 /// read chunk, 1 MiB by default).
@@ -122,8 +150,15 @@ impl Pipeline {
     }
 
     /// Builds the pipeline a config describes; its checkpoints live in
-    /// `data_dir/checkpoints/<name>.json`.
+    /// `data_dir/checkpoints/<name>.json`. Credentials come from the
+    /// environment; see [`Pipeline::build`] for more control.
     pub fn from_config(cfg: &PipelineConfig, data_dir: &Path) -> Result<Pipeline, BuildError> {
+        Self::build(cfg, &BuildContext::new(data_dir))
+    }
+
+    /// Builds the pipeline a config describes in the given context.
+    pub fn build(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<Pipeline, BuildError> {
+        let data_dir = ctx.data_dir.as_path();
         let name = cfg.name.clone();
         let InputConfig::File(opts) =
             cfg.inputs
@@ -157,8 +192,22 @@ impl Pipeline {
             source,
         })?;
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-        for f in &cfg.flushers {
+        for (index, f) in cfg.flushers.iter().enumerate() {
             sinks.push(match f {
+                FlusherConfig::Sls(opts) => Box::new(
+                    SlsSink::start(
+                        &format!("{name}/flushers[{index}]"),
+                        (**opts).clone(),
+                        ctx.credentials.clone(),
+                        ctx.host.clone(),
+                        &data_dir.join("sls").join(format!("{name}-{index}")),
+                        ctx.clock.clone(),
+                    )
+                    .map_err(|source| BuildError::Sink {
+                        name: name.clone(),
+                        source,
+                    })?,
+                ),
                 FlusherConfig::Stdout { tags } => Box::new(StdoutSink::new(*tags)),
                 FlusherConfig::File { path } => {
                     Box::new(FileSink::open(path).map_err(|source| BuildError::Sink {

@@ -1,8 +1,9 @@
-//! Sinks that ship with the SDK: `flusher_stdout`, `flusher_file`,
-//! `flusher_blackhole`.
+//! Sinks that ship with the SDK: `flusher_sls`, `flusher_stdout`,
+//! `flusher_file`, `flusher_blackhole`.
 
 mod blackhole;
 mod file;
+pub mod sls;
 mod stdout;
 
 pub use blackhole::BlackholeSink;

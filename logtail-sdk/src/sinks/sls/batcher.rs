@@ -1,0 +1,342 @@
+//! Batching events into LogGroups: one open group per source file (and
+//! shard hash key), sealed at LoongCollector's limits.
+//!
+//! No I/O here: [`Batcher::push`] and [`Batcher::due`] return sealed
+//! groups; the sink compresses and sends them. Each group holds a share of
+//! the acknowledgement of every batch it has events of, so a batch split
+//! over two groups is acknowledged when both are delivered.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use logtail_core::sls::{encoded_log_len, GroupMeta, LogGroupBuilder};
+use logtail_core::{AckToken, Event, EventBatch, SourceTags};
+
+use super::options::BatchLimits;
+
+/// One batch's acknowledgement, shared by the groups holding its events:
+/// when the last group lets go, the batch is delivered, unless one of them
+/// failed.
+#[derive(Debug)]
+pub struct AckShare {
+    token: Mutex<Option<AckToken>>,
+    failed: AtomicBool,
+}
+
+impl AckShare {
+    /// Wraps a batch's token.
+    pub fn new(token: AckToken) -> Arc<Self> {
+        Arc::new(AckShare {
+            token: Mutex::new(Some(token)),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the batch as not delivered (it is read again after a restart).
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for AckShare {
+    fn drop(&mut self) {
+        let token = self
+            .token
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = token {
+            if self.failed.load(Ordering::SeqCst) {
+                t.failed();
+            } else {
+                t.delivered();
+            }
+        }
+    }
+}
+
+/// The acknowledgements a sealed group carries.
+#[derive(Debug, Default)]
+pub struct Acks(Vec<Arc<AckShare>>);
+
+impl Acks {
+    /// The group reached its destination (SLS, or the disk buffer).
+    pub fn delivered(self) {
+        drop(self);
+    }
+
+    /// The group is given up: its batches will be read again.
+    pub fn failed(self) {
+        for a in &self.0 {
+            a.fail();
+        }
+    }
+
+    /// Number of batches involved.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no batch is involved.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A finished LogGroup (uncompressed protobuf) with its acknowledgements.
+#[derive(Debug)]
+pub struct SealedGroup {
+    /// The encoded LogGroup.
+    pub raw: Vec<u8>,
+    /// Events in it.
+    pub events: u32,
+    /// `ShardHashKeys` route, when configured.
+    pub hash_key: Option<String>,
+    /// When its first event was added.
+    pub created: SystemTime,
+    /// What to acknowledge once it is safe.
+    pub acks: Acks,
+}
+
+/// Host facts put into every group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostInfo {
+    /// `Source` of the LogGroup: the host's IP.
+    pub ip: String,
+    /// `__hostname__` tag.
+    pub hostname: String,
+}
+
+impl HostInfo {
+    /// This host: its name, and the address it would use to reach the
+    /// network (no packet is sent), else 127.0.0.1.
+    pub fn detect() -> Self {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; the name is NUL-terminated on success.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let hostname = if rc == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        } else {
+            String::new()
+        };
+        let ip = std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|s| {
+                s.connect("203.0.113.1:80")?;
+                s.local_addr()
+            })
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|_| "127.0.0.1".into());
+        HostInfo { ip, hostname }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GroupKey {
+    path: PathBuf,
+    hash_key: Option<String>,
+}
+
+struct OpenGroup {
+    builder: LogGroupBuilder,
+    acks: Vec<Arc<AckShare>>,
+    opened: Instant,
+    created: SystemTime,
+    source: Arc<SourceTags>,
+}
+
+/// Open groups, keyed by source and hash key.
+pub struct Batcher {
+    limits: BatchLimits,
+    topic: Option<String>,
+    host: HostInfo,
+    hash_keys: Vec<String>,
+    open: HashMap<GroupKey, OpenGroup>,
+    /// Per source: the `__pack_id__` prefix and the next sequence number.
+    packs: HashMap<PathBuf, (u64, u64, Instant)>,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher")
+            .field("open", &self.open.len())
+            .finish()
+    }
+}
+
+/// FNV-1a, for `__pack_id__` prefixes (stable, no need for strength).
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+impl Batcher {
+    /// A batcher with these limits, topic, host facts and shard hash keys.
+    pub fn new(
+        limits: BatchLimits,
+        topic: Option<String>,
+        host: HostInfo,
+        hash_keys: Vec<String>,
+    ) -> Self {
+        Batcher {
+            limits,
+            topic,
+            host,
+            hash_keys,
+            open: HashMap::new(),
+            packs: HashMap::new(),
+        }
+    }
+
+    /// Events waiting in open groups.
+    pub fn pending_events(&self) -> usize {
+        self.open.values().map(|g| g.builder.len()).sum()
+    }
+
+    /// The route of an event: MD5 (hex) of the `ShardHashKeys` values
+    /// joined by `_`, as LoongCollector computes it.
+    fn hash_key(&self, event: &Event) -> Option<String> {
+        use md5::Digest;
+        if self.hash_keys.is_empty() {
+            return None;
+        }
+        let mut h = md5::Md5::new();
+        for (i, k) in self.hash_keys.iter().enumerate() {
+            if i > 0 {
+                h.update(b"_");
+            }
+            if let Some((_, v)) = event.contents().find(|(key, _)| key == k) {
+                h.update(v);
+            }
+        }
+        let d = h.finalize();
+        let mut s = String::with_capacity(32);
+        for b in d {
+            s.push_str(&format!("{b:02x}"));
+        }
+        Some(s)
+    }
+
+    /// Adds a batch's events; returns the groups that filled up.
+    pub fn push(&mut self, batch: EventBatch, now: Instant) -> Vec<SealedGroup> {
+        let EventBatch {
+            source,
+            events,
+            ack,
+            ..
+        } = batch;
+        let share = AckShare::new(ack);
+        let mut sealed = Vec::new();
+        for ev in &events {
+            let key = GroupKey {
+                path: source.path.clone(),
+                hash_key: self.hash_key(ev),
+            };
+            let size = encoded_log_len(ev);
+            // Never above the hard limit: seal first if this would cross it.
+            if let Some(g) = self.open.get(&key) {
+                if !g.builder.is_empty()
+                    && g.builder.encoded_len() + size > self.limits.hard_max_bytes
+                {
+                    if let Some(s) = self.seal(&key) {
+                        sealed.push(s);
+                    }
+                }
+            }
+            let g = self.open.entry(key.clone()).or_insert_with(|| OpenGroup {
+                builder: LogGroupBuilder::new(),
+                acks: Vec::new(),
+                opened: now,
+                created: SystemTime::now(),
+                source: Arc::clone(&source),
+            });
+            g.builder.push(ev);
+            if !g.acks.last().is_some_and(|a| Arc::ptr_eq(a, &share)) {
+                g.acks.push(Arc::clone(&share));
+            }
+            if g.builder.encoded_len() >= self.limits.max_bytes
+                || g.builder.len() >= self.limits.max_events
+            {
+                if let Some(s) = self.seal(&key) {
+                    sealed.push(s);
+                }
+            }
+        }
+        // `share` drops here: the groups hold the batch now (or, for an
+        // empty batch, it is delivered at once).
+        sealed
+    }
+
+    /// Groups whose first event waited `max_age` (or all with `all`).
+    pub fn due(&mut self, now: Instant, all: bool) -> Vec<SealedGroup> {
+        let keys: Vec<GroupKey> = self
+            .open
+            .iter()
+            .filter(|(_, g)| all || now.saturating_duration_since(g.opened) >= self.limits.max_age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let out = keys.iter().filter_map(|k| self.seal(k)).collect();
+        // Forget pack sequences of sources idle for an hour (rotated away).
+        if self.packs.len() > 1024 {
+            self.packs.retain(|_, (_, _, used)| {
+                now.saturating_duration_since(*used) < std::time::Duration::from_secs(3600)
+            });
+        }
+        out
+    }
+
+    fn seal(&mut self, key: &GroupKey) -> Option<SealedGroup> {
+        let g = self.open.remove(key)?;
+        if g.builder.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        let host = &self.host;
+        let (prefix, seq, used) = self.packs.entry(key.path.clone()).or_insert_with(|| {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let prefix = fnv(&[
+                host.hostname.as_bytes(),
+                g.source.path.as_os_str().as_encoded_bytes(),
+                &nanos.to_le_bytes(),
+            ]);
+            (prefix, 0, now)
+        });
+        let pack_id = format!("{:016X}-{:X}", prefix, seq);
+        *seq += 1;
+        *used = now;
+        let path = g.source.path.to_string_lossy();
+        let tags: [(&str, &str); 3] = [
+            ("__hostname__", &host.hostname),
+            ("__path__", &path),
+            ("__pack_id__", &pack_id),
+        ];
+        let events = g.builder.len() as u32;
+        let raw = g.builder.finish(&GroupMeta {
+            topic: self.topic.as_deref(),
+            source: Some(&host.ip),
+            machine_uuid: None,
+            tags: &tags,
+        });
+        Some(SealedGroup {
+            raw,
+            events,
+            hash_key: key.hash_key.clone(),
+            created: g.created,
+            acks: Acks(g.acks),
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! `flusher_sls` options as LoongCollector names them, and the endpoint.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use logtail_core::sls::CompressType;
+
+/// When an open LogGroup is sealed and sent (LoongCollector's values by
+/// default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Seal once the encoded group reaches this many bytes (512 KiB).
+    pub max_bytes: usize,
+    /// Seal once it holds this many events (4 000).
+    pub max_events: usize,
+    /// Seal once its first event waited this long (3 s).
+    pub max_age: Duration,
+    /// Never let a group grow above this (8 MiB; SLS takes about 10 MiB).
+    pub hard_max_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_bytes: 512 << 10,
+            max_events: 4000,
+            max_age: Duration::from_secs(3),
+            hard_max_bytes: 8 << 20,
+        }
+    }
+}
+
+/// Where requests go.
+///
+/// ```
+/// use logtail_sdk::sinks::sls::Endpoint;
+/// let e = Endpoint::parse("cn-hangzhou.log.aliyuncs.com").unwrap();
+/// assert_eq!(e.url_base("proj"), "https://proj.cn-hangzhou.log.aliyuncs.com");
+/// let e = Endpoint::parse("http://127.0.0.1:8080").unwrap();
+/// assert_eq!(e.url_base("proj"), "http://127.0.0.1:8080");
+/// assert_eq!(e.host_header("proj"), "127.0.0.1:8080");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// HTTPS (the default for a bare host) or plain HTTP.
+    pub https: bool,
+    /// Host name or address, without port.
+    pub host: String,
+    /// Explicit port.
+    pub port: Option<u16>,
+    /// Whether the project is put in front of the host (`proj.host`); not
+    /// for addresses, where `x-log-project` names it instead.
+    pub project_in_host: bool,
+}
+
+impl Endpoint {
+    /// Parses `host`, `http://host[:port]` or `https://host[:port]`.
+    pub fn parse(s: &str) -> Result<Endpoint, String> {
+        let s = s.trim();
+        let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else if s.contains("://") {
+            return Err(format!(
+                "unsupported scheme in {s:?} (use a host, http://host:port or https://host:port)"
+            ));
+        } else {
+            (true, s)
+        };
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') || rest.contains(char::is_whitespace) {
+            return Err(format!(
+                "{s:?} is not an endpoint (expected e.g. cn-hangzhou.log.aliyuncs.com)"
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') || h.ends_with(']') => {
+                let port = p
+                    .parse::<u16>()
+                    .map_err(|_| format!("bad port {p:?} in endpoint {s:?}"))?;
+                (h.to_string(), Some(port))
+            }
+            _ => (rest.to_string(), None),
+        };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let is_addr = bare.parse::<IpAddr>().is_ok() || bare == "localhost";
+        Ok(Endpoint {
+            https,
+            host,
+            port,
+            project_in_host: !is_addr,
+        })
+    }
+
+    /// The `Host` header for `project`.
+    pub fn host_header(&self, project: &str) -> String {
+        let host = if self.project_in_host {
+            format!("{project}.{}", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
+
+    /// `scheme://host[:port]`, to which the request path is appended.
+    pub fn url_base(&self, project: &str) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_header(project))
+    }
+}
+
+/// The options of one `flusher_sls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlsOptions {
+    /// `Project`.
+    pub project: String,
+    /// `Logstore`.
+    pub logstore: String,
+    /// `Region` (needed by signature v4).
+    pub region: String,
+    /// `Endpoint`.
+    pub endpoint: Endpoint,
+    /// `CompressType`: lz4 (default), zstd or none.
+    pub compress: CompressType,
+    /// `SignatureVersion`: v1 (default) or v4.
+    pub signature_v4: bool,
+    /// `ShardHashKeys`: route each event by the hash of these fields.
+    pub shard_hash_keys: Vec<String>,
+    /// `Topic` of every LogGroup.
+    pub topic: Option<String>,
+    /// Batching.
+    pub batch: BatchLimits,
+    /// `MaxConcurrency`: requests in flight at most (8).
+    pub concurrency: usize,
+    /// `RetryTimeoutSecs`: how long a group is retried before it goes to
+    /// the disk buffer (30 s).
+    pub retry_timeout: Duration,
+    /// `RequestTimeoutSecs`: one request's time limit (30 s).
+    pub request_timeout: Duration,
+    /// `MaxSendRate`: bytes per second on the wire, 0 for no limit.
+    pub max_send_rate: u64,
+    /// `ReplayMaxBytesPerSec`: pace of replaying the disk buffer (5 MiB/s).
+    pub replay_rate: u64,
+    /// `DiskBufferMaxBytes`: size of the disk buffer (1 GiB).
+    pub disk_buffer_max_bytes: u64,
+    /// `DiskBufferTTLSecs`: age after which buffered data is dropped (24 h).
+    pub disk_buffer_ttl: Duration,
+    /// `AliUid`: the account the logstore belongs to; the host must
+    /// authorise it.
+    pub ali_uid: Option<String>,
+}
+
+impl SlsOptions {
+    /// Options with defaults for everything but the destination.
+    pub fn new(project: &str, logstore: &str, region: &str, endpoint: Endpoint) -> Self {
+        SlsOptions {
+            project: project.into(),
+            logstore: logstore.into(),
+            region: region.into(),
+            endpoint,
+            compress: CompressType::Lz4,
+            signature_v4: false,
+            shard_hash_keys: Vec::new(),
+            topic: None,
+            batch: BatchLimits::default(),
+            concurrency: 8,
+            retry_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_send_rate: 0,
+            replay_rate: 5 << 20,
+            disk_buffer_max_bytes: 1 << 30,
+            disk_buffer_ttl: Duration::from_secs(24 * 3600),
+            ali_uid: None,
+        }
+    }
+}

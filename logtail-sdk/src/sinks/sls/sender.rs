@@ -1,0 +1,552 @@
+//! Sending LogGroups: one request, the retry policy by error class, the
+//! disk buffer for what cannot be delivered in time, and its replay.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use logtail_core::sls::{self, Credentials, ErrorClass, ServerError, SignatureVersion};
+use logtail_core::spill::SpillQueue;
+
+use super::batcher::Acks;
+use super::credentials::CredentialSource;
+use super::job::Job;
+use super::limits::{Aimd, Backoff, TokenBucket};
+use super::options::SlsOptions;
+use super::Work;
+
+/// Counters of one `flusher_sls` (cumulative).
+#[derive(Debug, Default)]
+pub struct SlsStats {
+    /// LogGroups SLS accepted (live and replayed).
+    pub sent_groups: AtomicU64,
+    /// Events in them.
+    pub sent_events: AtomicU64,
+    /// Uncompressed bytes in them.
+    pub sent_raw_bytes: AtomicU64,
+    /// Bytes on the wire (compressed bodies).
+    pub sent_wire_bytes: AtomicU64,
+    /// Requests that failed and were retried.
+    pub retries: AtomicU64,
+    /// Quota answers (each halves the concurrency).
+    pub quota_errors: AtomicU64,
+    /// Groups written to the disk buffer.
+    pub spilled_groups: AtomicU64,
+    /// Groups replayed from the disk buffer.
+    pub replayed_groups: AtomicU64,
+    /// Groups SLS refused as invalid, set aside in the `rejected` queue.
+    pub rejected_groups: AtomicU64,
+    /// Groups that could neither be sent nor buffered (read again after a
+    /// restart).
+    pub failed_groups: AtomicU64,
+}
+
+impl SlsStats {
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// What went wrong with one request.
+#[derive(Debug)]
+pub enum Failure {
+    /// No HTTP answer (connect, reset, timeout).
+    Network(String),
+    /// SLS (or a proxy) answered with an error.
+    Server {
+        /// The parsed error.
+        error: ServerError,
+        /// The server's clock (`x-log-time`, else `Date`), for skew correction.
+        server_time: Option<SystemTime>,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Network(e) => write!(f, "network error: {e}"),
+            Failure::Server { error, .. } => write!(
+                f,
+                "HTTP {} {} {}{}",
+                error.status,
+                error.code,
+                error.message,
+                error
+                    .request_id
+                    .as_deref()
+                    .map(|r| format!(" (request id {r})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+impl Failure {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Failure::Network(_) => ErrorClass::Retry,
+            Failure::Server { error, .. } => sls::classify(error),
+        }
+    }
+}
+
+/// How a group ended.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Outcome {
+    /// SLS has it.
+    Sent,
+    /// In the disk buffer.
+    Spilled,
+    /// Refused as invalid; set aside.
+    Rejected,
+    /// Neither: read again after a restart.
+    Failed,
+}
+
+/// What the sink's threads share.
+pub struct Shared {
+    pub(crate) opts: SlsOptions,
+    pub(crate) name: String,
+    credentials: RwLock<Credentials>,
+    credential_source: CredentialSource,
+    last_credential_reload: Mutex<Instant>,
+    signature: SignatureVersion,
+    agent: ureq::Agent,
+    url_base: String,
+    host_header: String,
+    pub(crate) aimd: Aimd,
+    bucket: TokenBucket,
+    replay_bucket: TokenBucket,
+    /// Server time minus local time, in milliseconds.
+    skew_ms: AtomicI64,
+    /// The disk buffer; taken out (and its lock released) when the sink
+    /// closes, so a new sink on the same directory can open it while a
+    /// request of the old one is still on the wire.
+    pub(crate) spill: Mutex<Option<SpillQueue>>,
+    pub(crate) rejected: Mutex<Option<SpillQueue>>,
+    /// The group each worker is delivering.
+    pub(crate) slots: Vec<Mutex<Option<Work>>>,
+    /// Set when the sink closes: retries stop, groups go to the buffer.
+    pub(crate) closing: AtomicBool,
+    /// Whether the last request got an answer other than a retryable error.
+    pub(crate) healthy: AtomicBool,
+    /// Counters.
+    pub stats: SlsStats,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("name", &self.name)
+            .field("url", &self.url_base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Everything a sender needs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        opts: SlsOptions,
+        credentials: Credentials,
+        credential_source: CredentialSource,
+        spill: SpillQueue,
+        rejected: SpillQueue,
+    ) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(opts.request_timeout)
+            .timeout_connect(opts.request_timeout.min(Duration::from_secs(10)))
+            .max_idle_connections_per_host(opts.concurrency.max(1))
+            .build();
+        let signature = if opts.signature_v4 {
+            SignatureVersion::V4 {
+                region: opts.region.clone(),
+            }
+        } else {
+            SignatureVersion::V1
+        };
+        Shared {
+            url_base: opts.endpoint.url_base(&opts.project),
+            host_header: opts.endpoint.host_header(&opts.project),
+            aimd: Aimd::new(opts.concurrency),
+            bucket: TokenBucket::new(opts.max_send_rate),
+            replay_bucket: TokenBucket::new(opts.replay_rate),
+            skew_ms: AtomicI64::new(0),
+            credentials: RwLock::new(credentials),
+            credential_source,
+            last_credential_reload: Mutex::new(Instant::now()),
+            signature,
+            agent,
+            spill: Mutex::new(Some(spill)),
+            rejected: Mutex::new(Some(rejected)),
+            slots: (0..opts.concurrency.max(1))
+                .map(|_| Mutex::new(None))
+                .collect(),
+            closing: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
+            stats: SlsStats::default(),
+            name,
+            opts,
+        }
+    }
+
+    fn now_corrected(&self) -> SystemTime {
+        let skew = self.skew_ms.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if skew >= 0 {
+            now + Duration::from_millis(skew as u64)
+        } else {
+            now - Duration::from_millis(skew.unsigned_abs())
+        }
+    }
+
+    /// Runs `f` on a queue unless the sink closed it.
+    fn with_queue<R>(
+        q: &Mutex<Option<SpillQueue>>,
+        f: impl FnOnce(&mut SpillQueue) -> Result<R, logtail_core::spill::SpillError>,
+    ) -> Result<R, String> {
+        match lock(q).as_mut() {
+            Some(q) => f(q).map_err(|e| e.to_string()),
+            None => Err("the disk buffer is closed".into()),
+        }
+    }
+
+    /// Records in the disk buffer.
+    pub fn buffered(&self) -> u64 {
+        lock(&self.spill).as_ref().map_or(0, |q| q.len())
+    }
+
+    /// Closes both queues (releasing their directory locks).
+    pub(crate) fn close_queues(&self) {
+        lock(&self.spill).take();
+        lock(&self.rejected).take();
+    }
+
+    /// One PutLogs request.
+    pub fn send_once(&self, job: &Job) -> Result<(), Failure> {
+        let creds = self
+            .credentials
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let req = sls::put_logs(
+            &sls::PutLogs {
+                project: &self.opts.project,
+                logstore: &self.opts.logstore,
+                host: &self.host_header,
+                hash_key: job.hash_key.as_deref(),
+                compress: job.compress,
+                raw_size: job.raw_size as usize,
+                body: &job.body,
+                date: self.now_corrected(),
+                signature: &self.signature,
+            },
+            &creds,
+        );
+        let url = format!("{}{}", self.url_base, req.path_and_query);
+        let mut r = self.agent.request(req.method, &url);
+        for (k, v) in &req.headers {
+            // ureq writes Content-Length itself from the body.
+            if k.eq_ignore_ascii_case("content-length") {
+                continue;
+            }
+            r = r.set(k, v);
+        }
+        match r.send_bytes(&job.body) {
+            Ok(resp) => {
+                // Drain so the connection is reused.
+                let _ = std::io::copy(
+                    &mut std::io::Read::take(resp.into_reader(), 1 << 16),
+                    &mut std::io::sink(),
+                );
+                Ok(())
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let request_id = resp.header("x-log-requestid").map(str::to_string);
+                let server_time = resp
+                    .header("x-log-time")
+                    .and_then(|t| t.trim().parse::<u64>().ok())
+                    .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+                    .or_else(|| resp.header("Date").and_then(sls::parse_http_date));
+                let mut body = Vec::new();
+                let _ = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(resp.into_reader(), 64 << 10),
+                    &mut body,
+                );
+                Err(Failure::Server {
+                    error: sls::parse_error(status, request_id.as_deref(), &body),
+                    server_time,
+                })
+            }
+            Err(ureq::Error::Transport(t)) => Err(Failure::Network(t.to_string())),
+        }
+    }
+
+    fn note_sent(&self, job: &Job) {
+        let s = &self.stats;
+        s.sent_groups.fetch_add(1, Ordering::Relaxed);
+        s.sent_events
+            .fetch_add(u64::from(job.events), Ordering::Relaxed);
+        s.sent_raw_bytes
+            .fetch_add(u64::from(job.raw_size), Ordering::Relaxed);
+        s.sent_wire_bytes
+            .fetch_add(job.body.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Reacts to a failure; returns how long to wait before the next try
+    /// (at least), or `None` when the group must not be retried.
+    fn react(
+        &self,
+        failure: &Failure,
+        backoff: &mut Backoff,
+        invalid_tries: &mut u32,
+    ) -> Option<Duration> {
+        let class = failure.class();
+        match class {
+            ErrorClass::Retry => {
+                self.healthy.store(false, Ordering::Relaxed);
+                Some(backoff.next_delay())
+            }
+            ErrorClass::Quota => {
+                self.stats.quota_errors.fetch_add(1, Ordering::Relaxed);
+                self.aimd.congested();
+                Some(backoff.next_delay())
+            }
+            ErrorClass::Unauthorized => {
+                self.reload_credentials();
+                // Slowly: the credentials may be rotated meanwhile.
+                Some(backoff.next_delay().max(Duration::from_secs(2)))
+            }
+            ErrorClass::ClockSkew => {
+                if let Failure::Server {
+                    server_time: Some(t),
+                    ..
+                } = failure
+                {
+                    let local = SystemTime::now();
+                    let skew = match t.duration_since(local) {
+                        Ok(d) => d.as_millis() as i64,
+                        Err(e) => -(e.duration().as_millis() as i64),
+                    };
+                    tracing::warn!(sink = %self.name, skew_ms = skew, "SLS says the clock is off; correcting request times");
+                    self.skew_ms.store(skew, Ordering::Relaxed);
+                }
+                *invalid_tries += 1;
+                (*invalid_tries <= 3).then_some(Duration::ZERO)
+            }
+            ErrorClass::Invalid => {
+                *invalid_tries += 1;
+                (*invalid_tries < 3).then(|| backoff.next_delay())
+            }
+        }
+    }
+
+    fn reload_credentials(&self) {
+        let mut last = lock(&self.last_credential_reload);
+        if last.elapsed() < Duration::from_secs(5) {
+            return;
+        }
+        *last = Instant::now();
+        match self.credential_source.load() {
+            Ok(c) => {
+                *self
+                    .credentials
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = c;
+            }
+            Err(e) => tracing::warn!(sink = %self.name, "reloading credentials: {e}"),
+        }
+    }
+
+    /// Sleeps `d`, waking early when the sink closes; false if it closed.
+    fn pause(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.closing.load(Ordering::SeqCst) {
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+        }
+    }
+
+    fn throttle(&self, bucket: &TokenBucket, bytes: u64) -> bool {
+        let wait = bucket.take(bytes);
+        wait.is_zero() || self.pause(wait)
+    }
+
+    /// Delivers the group in `slot`: retries by error class until it is
+    /// sent, refused, or its retry time is up; then it goes to the disk
+    /// buffer. Whoever takes the group out of the slot finishes it, so a
+    /// stopping sink can buffer a group whose request is still on the wire.
+    pub fn deliver(&self, slot: &Mutex<Option<Work>>) -> Outcome {
+        let Some(job) = lock(slot).as_ref().map(|w| w.job.clone()) else {
+            return Outcome::Failed;
+        };
+        let finish = |outcome: Outcome| -> Outcome {
+            let Some(w) = lock(slot).take() else {
+                // The stopping sink took it and buffered it.
+                return Outcome::Spilled;
+            };
+            match outcome {
+                Outcome::Sent => {
+                    self.note_sent(&w.job);
+                    w.acks.delivered();
+                    Outcome::Sent
+                }
+                Outcome::Rejected => self.set_aside(&w.job, w.created, w.acks),
+                _ => self.spill_job(&w.job, w.created, w.acks),
+            }
+        };
+        let deadline = Instant::now() + self.opts.retry_timeout;
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let mut invalid_tries = 0;
+        loop {
+            if self.closing.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(permit) = self.aimd.acquire(Duration::from_millis(100)) else {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                continue;
+            };
+            if !self.throttle(&self.bucket, job.body.len() as u64) {
+                break;
+            }
+            let result = self.send_once(&job);
+            drop(permit);
+            let failure = match result {
+                Ok(()) => {
+                    self.aimd.success();
+                    self.healthy.store(true, Ordering::Relaxed);
+                    return finish(Outcome::Sent);
+                }
+                Err(f) => f,
+            };
+            let Some(delay) = self.react(&failure, &mut backoff, &mut invalid_tries) else {
+                tracing::error!(sink = %self.name, events = job.events, "SLS refused a LogGroup: {failure}; set aside in the rejected queue");
+                return finish(Outcome::Rejected);
+            };
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            if Instant::now() + delay >= deadline {
+                tracing::warn!(sink = %self.name, "{failure}; retry time is up, buffering on disk");
+                break;
+            }
+            tracing::debug!(sink = %self.name, "{failure}; retrying in {delay:?}");
+            if !self.pause(delay) {
+                break;
+            }
+        }
+        finish(Outcome::Spilled)
+    }
+
+    /// Writes a group to the disk buffer and acknowledges it.
+    pub fn spill_job(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
+        let mut buf = Vec::new();
+        job.encode(&mut buf);
+        let pushed = Self::with_queue(&self.spill, |q| q.push_at(&buf, created));
+        match pushed {
+            Ok(_) => {
+                self.stats.spilled_groups.fetch_add(1, Ordering::Relaxed);
+                acks.delivered();
+                Outcome::Spilled
+            }
+            Err(e) => {
+                tracing::error!(sink = %self.name, "cannot buffer a LogGroup on disk: {e}; its lines are read again after a restart");
+                self.stats.failed_groups.fetch_add(1, Ordering::Relaxed);
+                acks.failed();
+                Outcome::Failed
+            }
+        }
+    }
+
+    pub(crate) fn set_aside(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
+        let mut buf = Vec::new();
+        job.encode(&mut buf);
+        let pushed = Self::with_queue(&self.rejected, |q| q.push_at(&buf, created));
+        self.stats.rejected_groups.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = pushed {
+            tracing::error!(sink = %self.name, "cannot keep a refused LogGroup: {e}; dropped");
+        }
+        // Refused data is never retried forever: acknowledge it.
+        acks.delivered();
+        Outcome::Rejected
+    }
+
+    /// One replay step: sends the oldest buffered group if the backend
+    /// seems up. Returns whether there is more to do right away.
+    pub fn replay_one(&self, backoff: &mut Backoff) -> bool {
+        let record = match Self::with_queue(&self.spill, |q| q.oldest()) {
+            Ok(Some(r)) => r,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::error!(sink = %self.name, "disk buffer: {e}");
+                self.pause(Duration::from_secs(1));
+                return false;
+            }
+        };
+        let job = match Job::decode(&record.payload) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!(sink = %self.name, "disk buffer: skipping an unreadable record: {e}");
+                let _ = Self::with_queue(&self.spill, |q| q.remove(record.id));
+                return true;
+            }
+        };
+        if !self.throttle(&self.replay_bucket, job.body.len() as u64)
+            || !self.throttle(&self.bucket, job.body.len() as u64)
+        {
+            return false;
+        }
+        let Some(permit) = self.aimd.acquire(Duration::from_millis(200)) else {
+            return true;
+        };
+        let result = self.send_once(&job);
+        drop(permit);
+        if self.closing.load(Ordering::SeqCst) {
+            // A newer sink may own the buffer now; the record stays and is
+            // sent again (at most this one group twice).
+            return false;
+        }
+        match result {
+            Ok(()) => {
+                self.aimd.success();
+                self.healthy.store(true, Ordering::Relaxed);
+                self.note_sent(&job);
+                self.stats.replayed_groups.fetch_add(1, Ordering::Relaxed);
+                backoff.reset();
+                if let Err(e) = Self::with_queue(&self.spill, |q| q.remove(record.id)) {
+                    tracing::error!(sink = %self.name, "disk buffer: {e}");
+                }
+                true
+            }
+            Err(failure) => {
+                let mut invalid = 0;
+                if failure.class() == ErrorClass::Invalid {
+                    tracing::error!(sink = %self.name, "SLS refused a buffered LogGroup: {failure}; set aside");
+                    let acks = Acks::default();
+                    self.set_aside(&job, record.created, acks);
+                    let _ = Self::with_queue(&self.spill, |q| q.remove(record.id));
+                    return true;
+                }
+                let delay = self
+                    .react(&failure, backoff, &mut invalid)
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(Duration::from_millis(500));
+                tracing::debug!(sink = %self.name, "replay: {failure}; next try in {delay:?}");
+                self.pause(delay);
+                false
+            }
+        }
+    }
+}
