@@ -105,6 +105,9 @@ impl Agent {
             .arg(data_dir)
             .args(extra)
             .env_remove("RUST_LOG")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_SECURITY_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);

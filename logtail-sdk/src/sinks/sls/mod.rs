@@ -212,7 +212,8 @@ impl SlsSink {
             created: g.created,
             acks: g.acks,
         };
-        let Some(tx) = self.jobs.as_ref() else {
+        let Some(tx) = self.jobs.as_ref().filter(|_| !self.shared.is_down()) else {
+            // Stopping, or SLS is down: the replayer sends it once SLS answers.
             self.shared.spill_job(&work.job, work.created, work.acks);
             return;
         };
@@ -329,7 +330,8 @@ fn run_worker(shared: &Shared, index: usize, rx: Receiver<Work>) {
 }
 
 fn run_replayer(shared: &Shared) {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    // Probes a down backend at most every 5 s.
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
     while !shared.closing.load(Ordering::SeqCst) {
         if !shared.replay_one(&mut backoff) {
             // Nothing buffered (or the backend is still down): look again soon.

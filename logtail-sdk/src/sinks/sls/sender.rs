@@ -1,7 +1,7 @@
 //! Sending LogGroups: one request, the retry policy by error class, the
 //! disk buffer for what cannot be delivered in time, and its replay.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -104,6 +104,12 @@ pub enum Outcome {
     Failed,
 }
 
+/// Retryable failures in a row after which the backend counts as down:
+/// new groups then go straight to the disk buffer (acknowledged at once, so
+/// checkpoints keep up and a crash re-reads little), and only the replayer
+/// probes SLS until it answers again.
+pub const DOWN_AFTER: u32 = 3;
+
 /// What the sink's threads share.
 pub struct Shared {
     pub(crate) opts: SlsOptions,
@@ -129,8 +135,9 @@ pub struct Shared {
     pub(crate) slots: Vec<Mutex<Option<Work>>>,
     /// Set when the sink closes: retries stop, groups go to the buffer.
     pub(crate) closing: AtomicBool,
-    /// Whether the last request got an answer other than a retryable error.
-    pub(crate) healthy: AtomicBool,
+    /// Requests in a row that failed with a retryable error; at
+    /// [`DOWN_AFTER`] the backend counts as down.
+    failures_in_a_row: AtomicU32,
     /// Counters.
     pub stats: SlsStats,
 }
@@ -189,7 +196,7 @@ impl Shared {
                 .map(|_| Mutex::new(None))
                 .collect(),
             closing: AtomicBool::new(false),
-            healthy: AtomicBool::new(true),
+            failures_in_a_row: AtomicU32::new(0),
             stats: SlsStats::default(),
             name,
             opts,
@@ -310,7 +317,7 @@ impl Shared {
         let class = failure.class();
         match class {
             ErrorClass::Retry => {
-                self.healthy.store(false, Ordering::Relaxed);
+                self.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
                 Some(backoff.next_delay())
             }
             ErrorClass::Quota => {
@@ -362,6 +369,16 @@ impl Shared {
             }
             Err(e) => tracing::warn!(sink = %self.name, "reloading credentials: {e}"),
         }
+    }
+
+    /// SLS answered: the backend is up.
+    fn answered(&self) {
+        self.failures_in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether SLS looks down (see [`DOWN_AFTER`]).
+    pub fn is_down(&self) -> bool {
+        self.failures_in_a_row.load(Ordering::Relaxed) >= DOWN_AFTER
     }
 
     /// Sleeps `d`, waking early when the sink closes; false if it closed.
@@ -428,7 +445,7 @@ impl Shared {
             let failure = match result {
                 Ok(()) => {
                     self.aimd.success();
-                    self.healthy.store(true, Ordering::Relaxed);
+                    self.answered();
                     return finish(Outcome::Sent);
                 }
                 Err(f) => f,
@@ -438,6 +455,10 @@ impl Shared {
                 return finish(Outcome::Rejected);
             };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            if self.is_down() {
+                tracing::warn!(sink = %self.name, "{failure}; SLS looks down, buffering on disk until it answers");
+                break;
+            }
             if Instant::now() + delay >= deadline {
                 tracing::warn!(sink = %self.name, "{failure}; retry time is up, buffering on disk");
                 break;
@@ -521,7 +542,7 @@ impl Shared {
         match result {
             Ok(()) => {
                 self.aimd.success();
-                self.healthy.store(true, Ordering::Relaxed);
+                self.answered();
                 self.note_sent(&job);
                 self.stats.replayed_groups.fetch_add(1, Ordering::Relaxed);
                 backoff.reset();
