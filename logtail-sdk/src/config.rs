@@ -905,4 +905,66 @@ mod tests {
         let e = parse(&format!("{base}    FileEncoding: latin9\n{out}")).unwrap_err();
         assert_eq!(e.key, "inputs[0].FileEncoding");
     }
+
+    #[test]
+    fn flusher_sls_loads_with_loongcollector_names_and_errors_name_their_key() {
+        use logtail_core::sls::CompressType;
+        let base = "inputs:\n  - Type: input_file\n    FilePaths: [/a.log]\nflushers:\n  - Type: flusher_sls\n";
+        let c = parse(&format!(
+            "{base}    Project: p\n    Logstore: s\n    Region: cn-shanghai\n    Endpoint: cn-shanghai.log.aliyuncs.com\n    CompressType: zstd\n    SignatureVersion: v4\n    ShardHashKeys: [a, b]\n    Topic: t\n    MaxSendRate: 1048576\n    AliUid: \"123\"\n"
+        ))
+        .unwrap();
+        let FlusherConfig::Sls(o) = &c.flushers[0] else {
+            panic!("{:?}", c.flushers)
+        };
+        assert_eq!((o.project.as_str(), o.logstore.as_str()), ("p", "s"));
+        assert_eq!(o.compress, CompressType::Zstd);
+        assert!(o.signature_v4);
+        assert_eq!(o.shard_hash_keys, vec!["a", "b"]);
+        assert_eq!(o.topic.as_deref(), Some("t"));
+        assert_eq!(o.max_send_rate, 1 << 20);
+        assert_eq!(o.ali_uid.as_deref(), Some("123"));
+        assert!(o.endpoint.https && o.endpoint.project_in_host);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+        let ok = "    Project: p\n    Logstore: s\n    Endpoint: http://127.0.0.1:9\n";
+        let c = parse(&format!("{base}{ok}")).unwrap();
+        let FlusherConfig::Sls(o) = &c.flushers[0] else {
+            panic!()
+        };
+        assert_eq!(o.compress, CompressType::Lz4, "lz4 by default");
+        assert!(!o.signature_v4 && !o.endpoint.https && !o.endpoint.project_in_host);
+
+        for (extra, key, needle) in [
+            (
+                "    Logstore: s\n    Endpoint: e.com\n",
+                "flushers[0].Project",
+                "missing",
+            ),
+            (
+                "    Project: p\n    Logstore: s\n    Endpoint: ftp://x\n",
+                "flushers[0].Endpoint",
+                "scheme",
+            ),
+            (
+                "    Project: p\n    Logstore: s\n    Endpoint: e.com\n    CompressType: gzip\n",
+                "flushers[0].CompressType",
+                "gzip",
+            ),
+            (
+                "    Project: p\n    Logstore: s\n    Endpoint: e.com\n    SignatureVersion: v4\n",
+                "flushers[0].Region",
+                "v4",
+            ),
+            (
+                "    Project: p\n    Logstore: s\n    Endpoint: e.com\n    SignatureVersion: v2\n",
+                "flushers[0].SignatureVersion",
+                "v2",
+            ),
+        ] {
+            let e = parse(&format!("{base}{extra}")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+    }
 }
