@@ -3,7 +3,8 @@
 //! Composes [`logtail_core`] pieces into running pipelines: LoongCollector
 //! pipeline configs ([`config`]), the threaded pipeline with back-pressure
 //! and end-to-end acknowledgements ([`pipeline`]), and the sinks that ship
-//! with it ([`sinks`]).
+//! with it ([`sinks`]), and fleet management over LoongCollector's
+//! ConfigServer v2 protocol ([`fleet`]).
 //!
 //! ```no_run
 //! use logtail_sdk::{config::PipelineConfig, pipeline::Pipeline};
@@ -21,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod fleet;
 pub mod json;
 pub mod pipeline;
 pub mod sinks;
