@@ -264,7 +264,12 @@ fn config_life(details_by_fetch: bool) {
     let took = t.elapsed();
     assert_eq!((name.as_str(), version), ("nginx", v1));
     assert!(detail.contains("/var/log/nginx/*.log"));
-    assert!(took < HEARTBEAT * 3, "took {took:?}");
+    eprintln!("config delivered {took:?} after it was applied to the group");
+    // Within the next heartbeat, plus slack for a loaded CI machine.
+    assert!(
+        took < HEARTBEAT + Duration::from_millis(700),
+        "took {took:?}"
+    );
     // The other host gets nothing.
     assert_eq!(next_change(&db, HEARTBEAT * 3), None);
 
