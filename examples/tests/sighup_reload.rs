@@ -133,7 +133,7 @@ fn failed_reload_falls_back_to_the_latest_good_config() {
     agent.signal(libc::SIGHUP);
     assert!(wait_until(Duration::from_secs(10), || agent
         .stderr()
-        .contains("restarting the previous configs")));
+        .contains("the previous version (if any) keeps running")));
     agent.assert_alive("after a reload that could not start");
     append_seqs(&env.logs.join("b/x.log"), 20..30);
     let b_ok = arrived(&mut out, 30);

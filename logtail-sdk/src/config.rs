@@ -67,6 +67,9 @@ pub struct PipelineConfig {
     pub flushers: Vec<FlusherConfig>,
     /// Options that were ignored, as `key: reason` (logged as warnings).
     pub warnings: Vec<String>,
+    /// `AllowingIncludedByMultiConfigs` of the input: collect matched files
+    /// even when another config collects them too.
+    pub allow_multi_configs: bool,
 }
 
 /// An input.
@@ -327,11 +330,13 @@ impl PipelineConfig {
         let flushers_v = top.get("flushers");
         top.finish(&mut cx, &["global", "aggregators", "extensions"]);
 
-        let inputs = list(inputs_v, "inputs", &cx)?
+        let parsed = list(inputs_v, "inputs", &cx)?
             .iter()
             .enumerate()
             .map(|(i, v)| parse_input(v, format!("inputs[{i}]"), name, &mut cx))
             .collect::<Result<Vec<_>, _>>()?;
+        let allow_multi_configs = parsed.iter().any(|(_, allow)| *allow);
+        let inputs: Vec<InputConfig> = parsed.into_iter().map(|(i, _)| i).collect();
         if inputs.is_empty() {
             return Err(cx.err("inputs", "at least one input is required"));
         }
@@ -356,6 +361,7 @@ impl PipelineConfig {
             processors,
             flushers,
             warnings: cx.warnings,
+            allow_multi_configs,
         })
     }
 }
@@ -378,7 +384,7 @@ fn parse_input(
     path: String,
     name: &str,
     cx: &mut Ctx,
-) -> Result<InputConfig, ConfigError> {
+) -> Result<(InputConfig, bool), ConfigError> {
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
     if ty != "input_file" {
@@ -434,6 +440,7 @@ fn parse_input(
             )
         })?,
     };
+    let allow_multi = o.bool("AllowingIncludedByMultiConfigs", false, cx)?;
     let multiline = match o.get("Multiline") {
         None => None,
         Some(v) => Some(parse_multiline(v, o.key("Multiline"), cx)?),
@@ -441,26 +448,28 @@ fn parse_input(
     o.finish(
         cx,
         &[
-            "AllowingIncludedByMultiConfigs",
             "AppendingLogPositionMeta",
             "Tags",
             "EnableContainerDiscovery",
         ],
     );
-    Ok(InputConfig::File(FileInputOptions {
-        config_name: Arc::from(name),
-        paths,
-        tail_size_kb,
-        flush_timeout,
-        framing: FramerOptions {
-            max_line_bytes: max_line_bytes.max(1),
-            long_lines,
-            strip_cr,
-        },
-        multiline,
-        encoding,
-        ..d
-    }))
+    Ok((
+        InputConfig::File(FileInputOptions {
+            config_name: Arc::from(name),
+            paths,
+            tail_size_kb,
+            flush_timeout,
+            framing: FramerOptions {
+                max_line_bytes: max_line_bytes.max(1),
+                long_lines,
+                strip_cr,
+            },
+            multiline,
+            encoding,
+            ..d
+        }),
+        allow_multi,
+    ))
 }
 
 fn parse_flusher(v: &Value, path: String, cx: &mut Ctx) -> Result<FlusherConfig, ConfigError> {

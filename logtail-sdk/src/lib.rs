@@ -24,5 +24,6 @@
 pub mod config;
 pub mod fleet;
 pub mod json;
+pub mod manager;
 pub mod pipeline;
 pub mod sinks;

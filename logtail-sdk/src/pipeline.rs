@@ -39,6 +39,8 @@ pub struct BuildContext {
     pub host: HostInfo,
     /// Clock of the disk buffers (tests inject one to age records).
     pub clock: Option<Arc<dyn logtail_core::spill::Clock>>,
+    /// Where the host's authorised accounts are read (for `AliUid`).
+    pub identity_sources: crate::fleet::identity::IdentitySources,
 }
 
 impl BuildContext {
@@ -49,7 +51,13 @@ impl BuildContext {
             credentials: CredentialSource::Env,
             host: HostInfo::detect(),
             clock: None,
+            identity_sources: Default::default(),
         }
+    }
+
+    /// The host's identities and authorised accounts, read now.
+    pub fn identity(&self) -> crate::fleet::identity::HostIdentity {
+        self.identity_sources.read()
     }
 }
 

@@ -2,11 +2,16 @@
 //!
 //! ```text
 //! logtail-agent --config app.yaml [--config more.yaml …] --data-dir /var/lib/logtail
+//! logtail-agent --config-dir /etc/logtail/conf.d        # watched: changes apply by themselves
+//! logtail-agent --config-server http://cs:8899 --user-defined-id-file /etc/ilogtail/user_defined_id
 //! logtail-agent            # runs an embedded demo config (tails a log it writes itself)
 //! ```
 //! SIGTERM/SIGINT stop it (reading stops, sinks deliver, checkpoints are
-//! written); SIGHUP reloads the configs. Exit codes: 0 after a clean stop,
-//! 2 for a bad config or command line, 1 for other failures.
+//! written); SIGHUP reloads the config files. Each config is applied on its
+//! own: a change stops that pipeline (delivering what it read) and starts
+//! the new version from the same checkpoints; a version that fails keeps
+//! the previous one running. Exit codes: 0 after a clean stop, 2 for a bad
+//! config or command line at start, 1 for other failures.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +25,12 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use logtail_sdk::config::{ConfigError, PipelineConfig};
-use logtail_sdk::pipeline::{BuildContext, Pipeline, RunningPipeline};
+use std::collections::{BTreeMap, BTreeSet};
+
+use logtail_sdk::fleet::client::{ConfigChange, ConfigState, Fleet, FleetOptions};
+use logtail_sdk::fleet::identity::IdentitySources;
+use logtail_sdk::manager::PipelineManager;
+use logtail_sdk::pipeline::BuildContext;
 use logtail_sdk::sinks::sls::CredentialSource;
 
 /// Time a stop may take: the issue asks for exit within 5 s.
@@ -46,6 +56,33 @@ struct Args {
     /// variables are used.
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
+    /// A directory of pipeline configs (`*.yaml`, `*.yml`, `*.json`), checked
+    /// every second: added, changed and removed files are applied.
+    #[arg(long, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+    /// A ConfigServer (v2 protocol) to heartbeat to and take configs from;
+    /// repeatable (fail-over in order).
+    #[arg(long = "config-server", value_name = "URL")]
+    config_servers: Vec<String>,
+    /// User-defined identities, one per line (machine groups of type userdefined).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/etc/ilogtail/user_defined_id"
+    )]
+    user_defined_id_file: PathBuf,
+    /// Directory whose file names are the accounts (AliUid) allowed to collect from this host.
+    #[arg(long, value_name = "DIR", default_value = "/etc/ilogtail/users")]
+    users_dir: PathBuf,
+    /// A heartbeat tag NAME=VALUE; repeatable.
+    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = logtail_sdk::fleet::client::parse_tag)]
+    tags: Vec<(String, String)>,
+    /// Seconds between heartbeats.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    heartbeat_secs: f64,
+    /// Seconds between re-reads of the identity files.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    identity_refresh_secs: f64,
     /// Log filter for the agent's own log on stderr (or set RUST_LOG).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -72,16 +109,25 @@ fn main() -> ExitCode {
     raise_fd_limit();
 
     let stop_demo = Arc::new(AtomicBool::new(false));
-    let demo = args.configs.is_empty();
-    let load = || -> Result<Vec<PipelineConfig>, ConfigError> {
-        if demo {
-            demo_config(&data_dir).map(|c| vec![c])
-        } else {
-            load_configs(&args.configs)
-        }
+    let demo =
+        args.configs.is_empty() && args.config_dir.is_none() && args.config_servers.is_empty();
+    let identity_sources = IdentitySources {
+        user_defined_id_file: args.user_defined_id_file.clone(),
+        users_dir: args.users_dir.clone(),
+        ..IdentitySources::default()
     };
-    // The configs that run now: a reload that cannot start falls back to them.
-    let mut configs = match load() {
+    let mut ctx = BuildContext::new(&data_dir);
+    ctx.identity_sources = identity_sources.clone();
+    if let Some(f) = &args.credentials_file {
+        ctx.credentials = CredentialSource::File(f.clone());
+    }
+    let mut local = LocalConfigs::new(args.configs.clone(), args.config_dir.clone());
+    let first = if demo {
+        demo_config(&data_dir).map(|c| vec![(c, 0)])
+    } else {
+        local.load()
+    };
+    let first = match first {
         Ok(c) => c,
         Err(e) => {
             eprintln!("logtail-agent: {e}");
@@ -90,59 +136,87 @@ fn main() -> ExitCode {
     };
     let demo_writer = demo.then(|| start_demo_writer(&data_dir, Arc::clone(&stop_demo)));
 
-    let mut signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("logtail-agent: cannot install signal handlers: {e}");
             return ExitCode::from(1);
         }
     };
-    let mut ctx = BuildContext::new(&data_dir);
-    if let Some(f) = &args.credentials_file {
-        ctx.credentials = CredentialSource::File(f.clone());
-    }
-    let mut running = match start_all(&configs, &ctx) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("logtail-agent: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    tracing::info!(pipelines = running.len(), data_dir = %data_dir.display(), "logtail-agent started");
-
-    for sig in signals.forever() {
-        match sig {
-            SIGHUP => {
-                tracing::info!("SIGHUP: reloading configs");
-                match load() {
-                    Err(e) => tracing::error!("reload failed, keeping the running configs: {e}"),
-                    Ok(new) => {
-                        // Stopping first persists every acknowledged position; the
-                        // new pipelines resume from them: nothing lost or doubled.
-                        stop_all(std::mem::take(&mut running));
-                        match start_all(&new, &ctx) {
-                            Ok(r) => {
-                                running = r;
-                                configs = new;
-                            }
-                            Err(e) => {
-                                tracing::error!(
-                                    "reload failed: {e}; restarting the previous configs"
-                                );
-                                running = start_all(&configs, &ctx).unwrap_or_default();
-                            }
-                        }
-                    }
-                }
-            }
-            _ => {
-                tracing::info!(signal = sig, "stopping");
+    let (sig_tx, sig_rx) = crossbeam_channel::unbounded();
+    let signal_handle = signals.handle();
+    let signal_thread = std::thread::spawn(move || {
+        let mut signals = signals;
+        for s in signals.forever() {
+            if sig_tx.send(s).is_err() {
                 break;
             }
         }
+    });
+
+    let mut manager = PipelineManager::new(ctx, STOP_TIMEOUT);
+    for (c, hash) in first {
+        let name = c.name.clone();
+        if let Err(e) = manager.apply(c) {
+            eprintln!("logtail-agent: {e}");
+            manager.stop_all();
+            return ExitCode::from(2);
+        }
+        local.applied.insert(name, hash);
+    }
+
+    // Fleet management: configs from a ConfigServer, applied one by one.
+    let (fleet, changes) = if args.config_servers.is_empty() {
+        (None, crossbeam_channel::never())
+    } else {
+        let mut o = FleetOptions::new(args.config_servers.clone(), data_dir.clone());
+        o.identity = identity_sources;
+        o.tags = args.tags.clone();
+        o.heartbeat_interval = Duration::from_secs_f64(args.heartbeat_secs.max(0.05));
+        o.identity_refresh = Duration::from_secs_f64(args.identity_refresh_secs.max(0.05));
+        match Fleet::start(o) {
+            Ok((f, rx)) => (Some(f), rx),
+            Err(e) => {
+                eprintln!("logtail-agent: --config-server: {e}");
+                manager.stop_all();
+                return ExitCode::from(2);
+            }
+        }
+    };
+    tracing::info!(pipelines = manager.names().len(), data_dir = %data_dir.display(), "logtail-agent started");
+
+    let ticker = crossbeam_channel::tick(Duration::from_secs(1));
+    loop {
+        crossbeam_channel::select! {
+            recv(sig_rx) -> sig => match sig {
+                Ok(SIGHUP) => {
+                    tracing::info!("SIGHUP: reloading configs");
+                    local.reload(&mut manager);
+                }
+                _ => {
+                    tracing::info!(signal = ?sig.ok(), "stopping");
+                    break;
+                }
+            },
+            recv(changes) -> change => {
+                if let (Ok(change), Some(fleet)) = (change, fleet.as_ref()) {
+                    apply_remote(change, fleet, &mut manager, &local);
+                }
+            },
+            recv(ticker) -> _ => {
+                if args.config_dir.is_some() {
+                    local.reload(&mut manager);
+                }
+            },
+        }
     }
     stop_demo.store(true, Ordering::SeqCst);
-    stop_all(running);
+    if let Some(f) = fleet {
+        f.stop();
+    }
+    manager.stop_all();
+    signal_handle.close();
+    let _ = signal_thread.join();
     if let Some(t) = demo_writer {
         let _ = t.join();
     }
@@ -150,66 +224,159 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn load_configs(paths: &[PathBuf]) -> Result<Vec<PipelineConfig>, ConfigError> {
-    let mut out: Vec<PipelineConfig> = Vec::new();
-    for p in paths {
-        let c = PipelineConfig::load(p)?;
-        if let Some(other) = out.iter().find(|o| o.name == c.name) {
-            return Err(ConfigError {
-                origin: c.origin.clone(),
-                key: String::new(),
-                message: format!(
-                    "pipeline name {:?} (from the file name) is also used by {}; names must be unique",
-                    c.name, other.origin
-                ),
-            });
+/// Applies one change from the config server and reports the outcome.
+fn apply_remote(
+    change: ConfigChange,
+    fleet: &Fleet,
+    manager: &mut PipelineManager,
+    local: &LocalConfigs,
+) {
+    match change {
+        ConfigChange::Upsert {
+            name,
+            version,
+            detail,
+        } => {
+            fleet.report(&name, version, ConfigState::Applying);
+            let origin = format!("config server: {name} v{version}");
+            let result = if local.applied.contains_key(&name) {
+                Err(format!("{origin}: a local config file has the same name"))
+            } else {
+                String::from_utf8(detail)
+                    .map_err(|_| format!("{origin}: the config is not UTF-8"))
+                    .and_then(|text| {
+                        PipelineConfig::parse(&name, &origin, &text, false)
+                            .map_err(|e| e.to_string())
+                    })
+                    .and_then(|cfg| manager.apply(cfg))
+            };
+            match result {
+                Ok(()) => fleet.report(&name, version, ConfigState::Applied),
+                Err(e) => {
+                    tracing::error!("{e}; the previous version (if any) keeps running");
+                    fleet.report(&name, version, ConfigState::Failed(e));
+                }
+            }
         }
-        out.push(c);
-    }
-    Ok(out)
-}
-
-fn start_all(
-    configs: &[PipelineConfig],
-    ctx: &BuildContext,
-) -> Result<Vec<RunningPipeline>, String> {
-    let mut running = Vec::new();
-    for c in configs {
-        for w in &c.warnings {
-            tracing::warn!("{}: {w}", c.origin);
-        }
-        if !c.enable {
-            tracing::info!(pipeline = %c.name, "disabled (enable: false)");
-            continue;
-        }
-        let started = Pipeline::build(c, ctx).and_then(Pipeline::start);
-        match started {
-            Ok(r) => running.push(r),
-            Err(e) => {
-                stop_all(running);
-                // Name the config file: with several, "pipeline x" alone is vague.
-                return Err(format!("{}: {e}", c.origin));
+        ConfigChange::Remove { name } => {
+            if !local.applied.contains_key(&name) {
+                manager.remove(&name);
             }
         }
     }
-    Ok(running)
 }
 
-fn stop_all(running: Vec<RunningPipeline>) {
-    // Stop them in parallel so the whole stop fits in one timeout.
-    let handles: Vec<_> = running
-        .into_iter()
-        .map(|p| {
-            std::thread::spawn(move || {
-                let name = p.name().to_string();
-                let report = p.stop(STOP_TIMEOUT);
-                tracing::info!(pipeline = %name, in_flight = report.in_flight, "pipeline stopped");
-            })
-        })
-        .collect();
-    for h in handles {
-        let _ = h.join();
+/// Config files given with `--config` and found in `--config-dir`, and the
+/// content hash of each applied one (so only changes are applied).
+struct LocalConfigs {
+    files: Vec<PathBuf>,
+    dir: Option<PathBuf>,
+    applied: BTreeMap<String, u64>,
+    last_error: Option<String>,
+}
+
+impl LocalConfigs {
+    fn new(files: Vec<PathBuf>, dir: Option<PathBuf>) -> Self {
+        LocalConfigs {
+            files,
+            dir,
+            applied: BTreeMap::new(),
+            last_error: None,
+        }
     }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        let mut out = self.files.clone();
+        if let Some(dir) = &self.dir {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| {
+                            p.is_file()
+                                && matches!(
+                                    p.extension().and_then(|e| e.to_str()),
+                                    Some("yaml" | "yml" | "json")
+                                )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            found.sort();
+            out.extend(found);
+        }
+        out
+    }
+
+    /// Every config with the hash of its text; names must be unique.
+    fn load(&self) -> Result<Vec<(PipelineConfig, u64)>, ConfigError> {
+        let mut out: Vec<(PipelineConfig, u64)> = Vec::new();
+        for p in self.paths() {
+            let c = PipelineConfig::load(&p)?;
+            let hash = std::fs::read(&p).map(|b| fnv(&b)).unwrap_or(0);
+            if let Some((other, _)) = out.iter().find(|(o, _)| o.name == c.name) {
+                return Err(ConfigError {
+                    origin: c.origin.clone(),
+                    key: String::new(),
+                    message: format!(
+                        "pipeline name {:?} (from the file name) is also used by {}; names must be unique",
+                        c.name, other.origin
+                    ),
+                });
+            }
+            out.push((c, hash));
+        }
+        Ok(out)
+    }
+
+    /// Applies what changed since the last load: new and changed configs,
+    /// and removed files. A config that does not load leaves everything as
+    /// it runs.
+    fn reload(&mut self, manager: &mut PipelineManager) {
+        let loaded = match self.load() {
+            Ok(l) => {
+                self.last_error = None;
+                l
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if self.last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::error!("reload failed, keeping the running configs: {msg}");
+                    self.last_error = Some(msg);
+                }
+                return;
+            }
+        };
+        let names: BTreeSet<String> = loaded.iter().map(|(c, _)| c.name.clone()).collect();
+        let gone: Vec<String> = self
+            .applied
+            .keys()
+            .filter(|n| !names.contains(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            tracing::info!(pipeline = %name, "config removed");
+            manager.remove(&name);
+            self.applied.remove(&name);
+        }
+        for (cfg, hash) in loaded {
+            if self.applied.get(&cfg.name) == Some(&hash) {
+                continue;
+            }
+            let name = cfg.name.clone();
+            match manager.apply(cfg) {
+                Ok(()) => {
+                    self.applied.insert(name, hash);
+                }
+                Err(e) => tracing::error!("{e}; the previous version (if any) keeps running"),
+            }
+        }
+    }
+}
+
+fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn raise_fd_limit() {

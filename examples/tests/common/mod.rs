@@ -524,3 +524,62 @@ pub fn checkpoint_offset(data_dir: &Path, name: &str, file: &Path) -> Option<u64
         .find(|f| f["path"].as_str() == Some(&want))
         .and_then(|f| f["offset"].as_u64())
 }
+
+/// The config server binary Cargo built for this test run.
+pub const CONFIG_SERVER: &str = env!("CARGO_BIN_EXE_logtail-config-server");
+
+/// A running `logtail-config-server`; killed when dropped.
+pub struct ConfigServerProc {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ConfigServerProc {
+    /// Starts it on `listen` (`127.0.0.1:0` picks a port) with `data_dir`.
+    pub fn spawn(data_dir: &Path, listen: &str) -> ConfigServerProc {
+        use std::io::BufRead;
+        let mut child = Command::new(CONFIG_SERVER)
+            .args(["--listen", listen, "--heartbeat-timeout", "5", "--data-dir"])
+            .arg(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn logtail-config-server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_string();
+        ConfigServerProc { child, url }
+    }
+
+    /// The admin API: (status, JSON answer).
+    pub fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let req = ureq::request(method, &format!("{}{path}", self.url));
+        let res = match body {
+            Some(b) => req
+                .set("Content-Type", "application/json")
+                .send_string(&b.to_string()),
+            None => req.call(),
+        };
+        let resp = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl Drop for ConfigServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

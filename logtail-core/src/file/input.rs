@@ -59,6 +59,15 @@ use crate::checkpoint::{Checkpoint, CheckpointError, FilePosition};
 use crate::event::{Event, EventBatch, SourceTags, Timestamp};
 use crate::input::{Emit, Input, Progress};
 
+/// Decides which config collects a file that several configs match
+/// (LoongCollector collects a file with one config only, unless a config
+/// sets `AllowingIncludedByMultiConfigs`). Consulted at every scan, so
+/// adding or removing a config moves files between inputs.
+pub trait FileClaims: Send + Sync + std::fmt::Debug {
+    /// Whether the input of config `config` may collect `path`.
+    fn allows(&self, config: &str, path: &Path) -> bool;
+}
+
 /// Options of the file input (LoongCollector's `input_file`).
 #[derive(Debug, Clone)]
 pub struct FileInputOptions {
@@ -112,6 +121,9 @@ pub struct FileInputOptions {
     pub checkpoint_interval: Duration,
     /// Checkpoint entries of files not seen for this long are dropped (default 7 days).
     pub checkpoint_ttl: Duration,
+    /// Which matched files this input may collect when several configs
+    /// match the same file (see [`FileClaims`]); `None` collects all.
+    pub claims: Option<Arc<dyn FileClaims>>,
 }
 
 impl Default for FileInputOptions {
@@ -136,6 +148,7 @@ impl Default for FileInputOptions {
             read_budget: 4 << 20,
             checkpoint_interval: Duration::from_millis(100),
             checkpoint_ttl: Duration::from_secs(7 * 24 * 3600),
+            claims: None,
         }
     }
 }
@@ -502,6 +515,11 @@ impl FileInput {
         let mut by_path = HashMap::new();
         let mut unknown = Vec::new();
         for path in scan.files {
+            if let Some(c) = &self.opts.claims {
+                if !c.allows(&self.opts.config_name, &path) {
+                    continue; // another config collects it
+                }
+            }
             // Follows symlinks: a link is collected as its target's identity.
             let meta = match std::fs::metadata(&path) {
                 Ok(m) if !m.is_dir() => m,

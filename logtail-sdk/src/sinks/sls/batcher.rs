@@ -111,26 +111,17 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    /// This host: its name, and the address it would use to reach the
-    /// network (no packet is sent), else 127.0.0.1.
+    /// This host: its name and IP as the fleet module finds them (the
+    /// address the host name resolves to, else the first non-loopback
+    /// interface), else 127.0.0.1.
     pub fn detect() -> Self {
-        let mut buf = [0u8; 256];
-        // SAFETY: the buffer is valid for its length; the name is NUL-terminated on success.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        let hostname = if rc == 0 {
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            String::from_utf8_lossy(&buf[..end]).into_owned()
-        } else {
-            String::new()
-        };
-        let ip = std::net::UdpSocket::bind("0.0.0.0:0")
-            .and_then(|s| {
-                s.connect("203.0.113.1:80")?;
-                s.local_addr()
-            })
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|_| "127.0.0.1".into());
-        HostInfo { ip, hostname }
+        use crate::fleet::identity;
+        HostInfo {
+            ip: identity::host_ip(None)
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            hostname: identity::hostname().unwrap_or_default(),
+        }
     }
 }
 
