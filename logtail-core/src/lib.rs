@@ -22,7 +22,7 @@ pub mod spill;
 
 pub use ack::{Ack, AckToken, AckTracker, BatchId};
 pub use checkpoint::{Checkpoint, CheckpointError, FilePosition, MemoryCheckpoint};
-pub use event::{Event, EventBatch, Field, SourceTags, Timestamp};
+pub use event::{Event, EventBatch, Field, FieldKey, FieldValue, SourceTags, Timestamp};
 pub use input::{Closed, Emit, Input, Progress};
 pub use parser::Parser;
 pub use sink::{Rejected, Sink, SinkError};

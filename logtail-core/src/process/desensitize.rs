@@ -21,7 +21,6 @@
 //! through because of a typo. Desensitizing never fails an event.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -29,7 +28,7 @@ use regex_automata::meta;
 use regex_automata::util::captures::Captures;
 use regex_automata::Input;
 
-use crate::event::Event;
+use crate::event::{Event, FieldKey};
 use crate::process::regex::{build_meta, parse_pattern};
 use crate::process::ParserStats;
 use crate::{EventBatch, Parser};
@@ -133,7 +132,7 @@ enum Piece {
 /// The `processor_desensitize_native` step.
 #[derive(Debug)]
 pub struct DesensitizeParser {
-    source_key: Arc<str>,
+    source_key: FieldKey,
     method: Method,
     rewrite: Vec<Piece>,
     replacing_all: bool,
@@ -183,7 +182,7 @@ impl DesensitizeParser {
             }
         };
         Ok(DesensitizeParser {
-            source_key: Arc::from(options.source_key),
+            source_key: FieldKey::interned(&options.source_key),
             method: options.method,
             rewrite,
             replacing_all: options.replacing_all,
@@ -212,9 +211,8 @@ impl DesensitizeParser {
             return;
         };
         self.stats.processed += 1;
-        let value = value.clone();
-        if let Some(masked) = self.desensitize(&value) {
-            event.set_field(Arc::clone(&self.source_key), Bytes::from(masked));
+        if let Some(masked) = self.desensitize(value) {
+            event.set_field(self.source_key.clone(), Bytes::from(masked));
         }
     }
 
@@ -371,6 +369,7 @@ mod tests {
     use crate::process::CONTENT;
     use crate::{AckToken, SourceTags, Timestamp};
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn konst(before: &str, pat: &str, with: &str, all: bool) -> DesensitizeParser {
         let mut o = DesensitizeOptions::new(CONTENT, Method::Const, before, pat);
@@ -515,10 +514,10 @@ mod tests {
         o.replacing_string = Some("#".into());
         let mut p = DesensitizeParser::new(o).unwrap();
         let mut e = Event::line(Bytes::from_static(b"key=a"), 0, Timestamp::default());
-        e.set_field(Arc::from("msg"), Bytes::from_static(b"key=b"));
+        e.set_field("msg", Bytes::from_static(b"key=b"));
         p.desensitize_event(&mut e);
         assert_eq!(&e.content[..], b"key=a");
-        assert_eq!(&e.field("msg").unwrap()[..], b"key=#");
+        assert_eq!(e.field("msg").unwrap(), b"key=#");
         // Unicode around and in the secret.
         let mut p = konst("密码：", r"[^，]+", "***", true);
         assert_eq!(

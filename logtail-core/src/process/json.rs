@@ -2,8 +2,10 @@
 //! become fields.
 //!
 //! - String values are unescaped (`\uXXXX` with surrogate pairs included);
-//!   a string that needs no unescaping is a [`Bytes`] slice of the source,
-//!   so most values are not copied.
+//!   a string that needs no unescaping is a span of the source, so most
+//!   values are not copied.
+//! - Keys come from the data, so they are shared names
+//!   ([`FieldKey::shared`]), never interned.
 //! - Numbers, `true`, `false` and `null` become their JSON text (`1.5e3`,
 //!   `true`, `null`).
 //! - Nested objects and arrays are kept as their JSON text, byte for byte as
@@ -25,9 +27,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::event::{Event, Field};
+use crate::event::{Event, Field, FieldKey, FieldValue};
 use crate::process::{Outcome, ParserStats, SourceOptions, CONTENT};
 use crate::{EventBatch, Parser};
 
@@ -145,7 +145,7 @@ pub fn process_event(
 pub struct JsonScratch {
     /// The key seen at each position of the last objects; logs repeat their
     /// keys in the same order, so this hits almost always.
-    keys: Vec<Arc<str>>,
+    keys: Vec<FieldKey>,
     /// Nesting stack of the closing brackets expected.
     stack: Vec<u8>,
     /// Unescaped key text.
@@ -161,21 +161,21 @@ pub struct JsonScratch {
 const MAX_CACHED_KEYS: usize = 256;
 
 impl JsonScratch {
-    fn key(&mut self, idx: usize, raw: &[u8]) -> Arc<str> {
+    fn key(&mut self, idx: usize, raw: &[u8]) -> FieldKey {
         if let Some(k) = self.keys.get(idx) {
             if k.as_bytes() == raw {
-                return Arc::clone(k);
+                return k.clone();
             }
         }
-        let key: Arc<str> = match std::str::from_utf8(raw) {
+        let key = FieldKey::shared(match std::str::from_utf8(raw) {
             Ok(s) => Arc::from(s),
             Err(_) => Arc::from(String::from_utf8_lossy(raw).as_ref()),
-        };
+        });
         if idx < self.keys.len() {
-            self.keys[idx] = Arc::clone(&key);
+            self.keys[idx] = key.clone();
             self.distinct = None;
         } else if idx == self.keys.len() && idx < MAX_CACHED_KEYS {
-            self.keys.push(Arc::clone(&key));
+            self.keys.push(key.clone());
             self.distinct = None;
         }
         key
@@ -196,18 +196,15 @@ impl JsonScratch {
                 d
             }
         };
-        fields.len() <= distinct
-            && fields
-                .iter()
-                .zip(&self.keys)
-                .all(|(f, k)| Arc::ptr_eq(&f.key, k))
+        fields.len() <= distinct && fields.iter().zip(&self.keys).all(|(f, k)| f.key.ptr_eq(k))
     }
 }
 
 /// Parses `src` as one JSON object and returns its top-level members as
-/// fields (in source order, duplicates included), or `None` if `src` is not
-/// exactly one JSON object (surrounding whitespace allowed). Never panics.
-pub fn parse_object(src: &Bytes, scratch: &mut JsonScratch) -> Option<Vec<Field>> {
+/// fields (in source order, duplicates included; values relative to `src`,
+/// see [`FieldValue::resolve`]), or `None` if `src` is not exactly one JSON
+/// object (surrounding whitespace allowed). Never panics.
+pub fn parse_object(src: &[u8], scratch: &mut JsonScratch) -> Option<Vec<Field>> {
     let mut s = Scanner { b: src, pos: 0 };
     s.ws();
     if s.next()? != b'{' {
@@ -235,7 +232,7 @@ pub fn parse_object(src: &Bytes, scratch: &mut JsonScratch) -> Option<Vec<Field>
                 return None;
             }
             s.ws();
-            let value = s.value(src, &mut scratch.stack)?;
+            let value = s.value(&mut scratch.stack)?;
             fields.push(Field { key, value });
             s.ws();
             match s.next()? {
@@ -450,24 +447,24 @@ impl Scanner<'_> {
     }
 
     /// A top-level member's value as a field value.
-    fn value(&mut self, src: &Bytes, stack: &mut Vec<u8>) -> Option<Bytes> {
+    fn value(&mut self, stack: &mut Vec<u8>) -> Option<FieldValue> {
         let start = self.pos;
         match self.peek()? {
             b'"' => {
                 self.pos += 1;
                 let mut out = Vec::new();
                 match self.string(&mut out)? {
-                    Str::Slice(a, b) => Some(src.slice(a..b)),
-                    Str::Owned => Some(Bytes::from(out)),
+                    Str::Slice(a, b) => Some(FieldValue::span(a, b)),
+                    Str::Owned => Some(FieldValue::from(out)),
                 }
             }
             b'{' | b'[' => {
                 self.nested(stack)?;
-                Some(src.slice(start..self.pos))
+                Some(FieldValue::span(start, self.pos))
             }
             c => {
                 self.scalar(c)?;
-                Some(src.slice(start..self.pos))
+                Some(FieldValue::span(start, self.pos))
             }
         }
     }
@@ -553,6 +550,7 @@ mod tests {
     use super::*;
     use crate::process::RAW_LOG;
     use crate::{AckToken, SourceTags, Timestamp};
+    use bytes::Bytes;
     use proptest::prelude::*;
     use serde_json::Value;
 
@@ -560,7 +558,7 @@ mod tests {
         let src = Bytes::copy_from_slice(s);
         parse_object(&src, &mut JsonScratch::default()).map(|fs| {
             fs.into_iter()
-                .map(|f| (f.key.to_string(), f.value.to_vec()))
+                .map(|f| (f.key.to_string(), f.value.resolve(&src).to_vec()))
                 .collect()
         })
     }
@@ -714,9 +712,12 @@ mod tests {
         let src = Bytes::from_static(br#"{"a":"plain","b":{"x":1}}"#);
         let fs = parse_object(&src, &mut JsonScratch::default()).unwrap();
         for f in &fs {
-            let p = f.value.as_ptr() as usize;
-            let s = src.as_ptr() as usize;
-            assert!(p >= s && p < s + src.len(), "{:?} copied", f.key);
+            let span = f.value.as_span();
+            assert!(
+                span.is_some_and(|r| r.end <= src.len()),
+                "{:?} copied",
+                f.key
+            );
         }
     }
 
@@ -773,10 +774,10 @@ mod tests {
         assert_eq!(b.events.len(), 2);
         let e = &b.events[0];
         assert_eq!(e.field(CONTENT), None);
-        assert_eq!(e.field("level").unwrap(), "INFO");
-        assert_eq!(e.field("dup").unwrap(), "2");
+        assert_eq!(e.field("level").unwrap(), b"INFO");
+        assert_eq!(e.field("dup").unwrap(), b"2");
         assert_eq!(e.fields.len(), 3);
-        assert_eq!(b.events[1].field(CONTENT).unwrap(), "not json\r");
+        assert_eq!(b.events[1].field(CONTENT).unwrap(), b"not json\r");
         assert_eq!(
             p.stats(),
             ParserStats {
@@ -801,19 +802,19 @@ mod tests {
         let mut p = JsonParser::new(opts).unwrap();
         let mut e = ev(b"line");
         e.fields.push(Field {
-            key: Arc::from("body"),
-            value: Bytes::from_static(br#"{"a":"1"}"#),
+            key: FieldKey::from_static("body"),
+            value: Bytes::from_static(br#"{"a":"1"}"#).into(),
         });
         let mut no_src = ev(b"{}");
         let mut b = batch(vec![e, ev(b"x")]);
         p.process(&mut b);
         let e = &b.events[0];
-        assert_eq!(e.field("a").unwrap(), "1");
-        assert_eq!(e.field("raw").unwrap(), r#"{"a":"1"}"#);
+        assert_eq!(e.field("a").unwrap(), b"1");
+        assert_eq!(e.field("raw").unwrap(), br#"{"a":"1"}"#);
         assert_eq!(e.field("body"), None);
-        assert_eq!(e.field(CONTENT).unwrap(), "line");
+        assert_eq!(e.field(CONTENT).unwrap(), b"line");
         // An event without the source field is left alone, not failed.
-        assert_eq!(b.events[1].field(CONTENT).unwrap(), "x");
+        assert_eq!(b.events[1].field(CONTENT).unwrap(), b"x");
         assert!(p.process_event(&mut no_src));
         assert_eq!(p.stats().failed, 0);
 
@@ -828,7 +829,7 @@ mod tests {
         let mut b = batch(vec![ev(b"{bad"), ev(br#"{"ok":1}"#), ev(b"[]")]);
         p.process(&mut b);
         assert_eq!(b.events.len(), 1);
-        assert_eq!(b.events[0].field("ok").unwrap(), "1");
+        assert_eq!(b.events[0].field("ok").unwrap(), b"1");
         assert_eq!(p.stats().dropped, 2);
         assert_eq!(p.stats().failed, 2);
 
@@ -841,8 +842,8 @@ mod tests {
         .unwrap();
         let mut e = ev(b"{bad");
         assert!(p.process_event(&mut e));
-        assert_eq!(e.field(RAW_LOG).unwrap(), "{bad");
-        assert_eq!(e.field(CONTENT).unwrap(), "{bad");
+        assert_eq!(e.field(RAW_LOG).unwrap(), b"{bad");
+        assert_eq!(e.field(CONTENT).unwrap(), b"{bad");
     }
 
     #[test]
@@ -850,8 +851,8 @@ mod tests {
         let mut p = JsonParser::new(JsonOptions::default()).unwrap();
         let mut e = ev(br#"{"content":"inner","x":"y"}"#);
         assert!(p.process_event(&mut e));
-        assert_eq!(e.field(CONTENT).unwrap(), "inner");
-        assert_eq!(e.field("x").unwrap(), "y");
+        assert_eq!(e.field(CONTENT).unwrap(), b"inner");
+        assert_eq!(e.field("x").unwrap(), b"y");
     }
 
     #[test]
@@ -931,11 +932,11 @@ mod tests {
                 if matches!(v, Value::Array(_) | Value::Object(_)) {
                     // Nested: raw text that reads back as the same value
                     // (through the same float reading on both sides).
-                    let back: Value = serde_json::from_slice(&f.value).unwrap();
+                    let back: Value = serde_json::from_slice(f.value.resolve(&src)).unwrap();
                     let want: Value = serde_json::from_slice(&serde_json::to_vec(v).unwrap()).unwrap();
                     prop_assert_eq!(&back, &want);
                 } else {
-                    prop_assert_eq!(f.value.to_vec(), expected(v));
+                    prop_assert_eq!(f.value.resolve(&src).to_vec(), expected(v));
                 }
             }
         }
@@ -988,14 +989,14 @@ mod tests {
             if let Ok(m) = &theirs {
                 prop_assert!(ours.is_some(), "{}", s);
                 let fields = ours.unwrap();
-                let last: std::collections::BTreeMap<&str, &Bytes> =
-                    fields.iter().map(|f| (&*f.key, &f.value)).collect();
+                let last: std::collections::BTreeMap<&str, &[u8]> =
+                    fields.iter().map(|f| (&*f.key, f.value.resolve(&src))).collect();
                 prop_assert_eq!(last.len(), m.len());
             } else if let Some(fields) = ours {
                 // We only accept what serde_json rejects for number range
                 // reasons (it turns huge exponents into errors).
                 prop_assert!(theirs.unwrap_err().to_string().contains("number out of range")
-                    || fields.iter().any(|f| f.value.contains(&b'e') || f.value.contains(&b'E')), "{}", s);
+                    || fields.iter().any(|f| f.value.resolve(&src).contains(&b'e') || f.value.resolve(&src).contains(&b'E')), "{}", s);
             }
         }
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::event::{Event, Field};
+use crate::event::{Base, Event, Field, FieldKey, FieldValue};
 
 /// The name of the raw line's field.
 pub const CONTENT: &str = "content";
@@ -81,16 +81,20 @@ pub enum Outcome {
 impl Event {
     /// The value of field `key` (`content` is the raw line; an empty content
     /// of a parsed record counts as absent).
-    pub fn field(&self, key: &str) -> Option<&Bytes> {
+    pub fn field(&self, key: &str) -> Option<&[u8]> {
         if key == CONTENT {
-            let removed = self.content.is_empty() && !self.fields.is_empty();
-            return (!removed).then_some(&self.content);
+            return (!self.content_removed()).then_some(&self.content[..]);
         }
         self.fields
             .iter()
             .rev()
             .find(|f| &*f.key == key)
-            .map(|f| &f.value)
+            .map(|f| f.value.resolve(&self.retained))
+    }
+
+    /// Whether `content` was consumed by a parser (empty, with fields).
+    fn content_removed(&self) -> bool {
+        self.content.is_empty() && !self.fields.is_empty()
     }
 
     /// Removes field `key` (for `content`: empties it).
@@ -103,28 +107,119 @@ impl Event {
     }
 
     /// Sets field `key`, replacing an earlier value (for `content`: the raw line).
-    pub fn set_field(&mut self, key: Arc<str>, value: Bytes) {
+    pub fn set_field(&mut self, key: impl Into<FieldKey>, value: Bytes) {
+        let key = key.into();
         if &*key == CONTENT {
             self.content = value;
             return;
         }
+        self.set_value(key, FieldValue::from(value));
+    }
+
+    /// [`Event::set_field`] for a value already in this event's frame and a
+    /// key that is not `content`.
+    fn set_value(&mut self, key: FieldKey, value: FieldValue) {
         match self.fields.iter_mut().find(|f| f.key == key) {
             Some(f) => f.value = value,
             None => self.fields.push(Field { key, value }),
         }
+    }
+
+    /// The value of field `key` in this event's frame (a copy of the
+    /// handle, not of the bytes).
+    fn field_value(&self, key: &str) -> Option<FieldValue> {
+        if key == CONTENT {
+            return (!self.content_removed()).then(|| FieldValue::from(self.content.clone()));
+        }
+        self.fields
+            .iter()
+            .rev()
+            .find(|f| &*f.key == key)
+            .map(|f| f.value.clone())
+    }
+
+    /// Where the source `key` lies, so that values parsed from it can be
+    /// moved into this event's frame, and its value in that frame. `content`
+    /// becomes the retained bytes when nothing else is retained; with
+    /// `take` it is moved there (and so removed) instead of shared.
+    fn anchor(&mut self, key: &str, take: bool) -> Option<(Base, FieldValue)> {
+        if key != CONTENT {
+            let v = self.field_value(key)?;
+            let base = match v.as_span() {
+                Some(r) => Base::At {
+                    offset: r.start,
+                    len: r.len(),
+                },
+                None => Base::Owned(v.to_bytes(&self.retained)),
+            };
+            return Some((base, v));
+        }
+        if self.content_removed() {
+            return None;
+        }
+        let len = self.content.len();
+        let (c, r) = (
+            self.content.as_ptr() as usize,
+            self.retained.as_ptr() as usize,
+        );
+        let offset = if len == 0 {
+            Some(0)
+        } else if c >= r && c + len <= r + self.retained.len() {
+            // The same memory (live buffers never overlap): already retained.
+            Some(c - r)
+        } else if self.fields.iter().all(|f| f.value.as_span().is_none()) {
+            self.retained = if take {
+                std::mem::take(&mut self.content)
+            } else {
+                self.content.clone()
+            };
+            Some(0)
+        } else {
+            None
+        };
+        Some(match offset {
+            Some(offset) => (
+                Base::At { offset, len },
+                FieldValue::span(offset, offset + len),
+            ),
+            None => (
+                Base::Owned(self.content.clone()),
+                FieldValue::from(self.content.clone()),
+            ),
+        })
     }
 }
 
 impl SourceOptions {
     /// Applies `outcome` to `event` as the options say. Returns `false` when
     /// the event is to be dropped (a failure with `keep_source_on_fail` off).
+    ///
+    /// The values of a parsed outcome are relative to the value of the
+    /// source field, as the parsers return them.
     pub fn apply(&self, event: &mut Event, outcome: Outcome, stats: &mut ParserStats) -> bool {
+        self.apply_inner(event, outcome, stats, false)
+    }
+
+    fn apply_inner(
+        &self,
+        event: &mut Event,
+        outcome: Outcome,
+        stats: &mut ParserStats,
+        distinct: bool,
+    ) -> bool {
         stats.processed += 1;
         match outcome {
             Outcome::NoSource => true,
-            Outcome::Parsed(fields) => {
-                let source = event.field(&self.source_key).cloned();
-                if !self.keep_source_on_success || self.renamed_source_key.is_some() {
+            Outcome::Parsed(mut fields) => {
+                let remove = !self.keep_source_on_success || self.renamed_source_key.is_some();
+                let (base, source) = match event.anchor(&self.source_key, remove) {
+                    Some((base, source)) => (base, Some(source)),
+                    None => (Base::Owned(Bytes::new()), None),
+                };
+                for f in &mut fields {
+                    f.value = std::mem::take(&mut f.value).rebase(&base);
+                }
+                if remove {
                     event.remove_field(&self.source_key);
                 }
                 if let (true, Some(src), Some(new)) = (
@@ -132,19 +227,31 @@ impl SourceOptions {
                     source,
                     &self.renamed_source_key,
                 ) {
-                    event.set_field(Arc::clone(new), src);
+                    if &**new == CONTENT {
+                        event.content = src.to_bytes(&event.retained);
+                    } else {
+                        event.set_value(FieldKey::from(new), src);
+                    }
                 }
-                for f in fields {
-                    event.set_field(f.key, f.value);
+                if distinct && event.fields.is_empty() {
+                    event.fields = fields;
+                } else {
+                    for f in fields {
+                        if &*f.key == CONTENT {
+                            event.content = f.value.to_bytes(&event.retained);
+                        } else {
+                            event.set_value(f.key, f.value);
+                        }
+                    }
                 }
                 true
             }
             Outcome::Failed => {
                 stats.failed += 1;
-                let source = event.field(&self.source_key).cloned();
+                let source = event.field_value(&self.source_key);
                 if self.copying_raw_log {
                     if let Some(src) = &source {
-                        event.set_field(Arc::from(RAW_LOG), src.clone());
+                        event.set_value(FieldKey::from_static(RAW_LOG), src.clone());
                     }
                 }
                 if !self.keep_source_on_fail {
@@ -153,7 +260,11 @@ impl SourceOptions {
                 }
                 if let (Some(src), Some(new)) = (source, &self.renamed_source_key) {
                     event.remove_field(&self.source_key);
-                    event.set_field(Arc::clone(new), src);
+                    if &**new == CONTENT {
+                        event.content = src.to_bytes(&event.retained);
+                    } else {
+                        event.set_value(FieldKey::from(new), src);
+                    }
                 }
                 true
             }
@@ -185,22 +296,7 @@ impl SourceOptions {
         outcome: Outcome,
         stats: &mut ParserStats,
     ) -> bool {
-        match outcome {
-            Outcome::Parsed(fields) if event.fields.is_empty() => {
-                let keep = self.apply(event, Outcome::Parsed(Vec::new()), stats);
-                if event.fields.is_empty() {
-                    event.fields = fields;
-                } else {
-                    // The kept source was renamed into a field: set, as
-                    // `apply` would.
-                    for f in fields {
-                        event.set_field(f.key, f.value);
-                    }
-                }
-                keep
-            }
-            other => self.apply(event, other, stats),
-        }
+        self.apply_inner(event, outcome, stats, true)
     }
 }
 
@@ -215,8 +311,8 @@ mod tests {
 
     fn f(k: &str, v: &'static str) -> Field {
         Field {
-            key: Arc::from(k),
-            value: Bytes::from_static(v.as_bytes()),
+            key: FieldKey::interned(k),
+            value: FieldValue::from(Bytes::from_static(v.as_bytes())),
         }
     }
 
@@ -230,7 +326,7 @@ mod tests {
             &mut st
         ));
         assert_eq!(e.field(CONTENT), None);
-        assert_eq!(e.field("x").unwrap(), "a");
+        assert_eq!(e.field("x").unwrap(), b"a");
     }
 
     #[test]
@@ -238,7 +334,7 @@ mod tests {
         let mut e = ev("junk");
         let mut st = ParserStats::default();
         assert!(SourceOptions::default().apply(&mut e, Outcome::Failed, &mut st));
-        assert_eq!(e.field(CONTENT).unwrap(), "junk");
+        assert_eq!(e.field(CONTENT).unwrap(), b"junk");
         assert_eq!(st.failed, 1);
     }
 
@@ -259,8 +355,8 @@ mod tests {
         };
         let mut e = ev("junk");
         assert!(o.apply(&mut e, Outcome::Failed, &mut st));
-        assert_eq!(e.field("raw").unwrap(), "junk");
-        assert_eq!(e.field(RAW_LOG).unwrap(), "junk");
+        assert_eq!(e.field("raw").unwrap(), b"junk");
+        assert_eq!(e.field(RAW_LOG).unwrap(), b"junk");
         assert_eq!(e.field(CONTENT), None);
     }
 
@@ -277,14 +373,14 @@ mod tests {
             Outcome::Parsed(vec![f("k", "a")]),
             &mut ParserStats::default(),
         );
-        assert_eq!(e.field("src").unwrap(), "a");
+        assert_eq!(e.field("src").unwrap(), b"a");
         assert_eq!(e.field(CONTENT), None);
     }
     #[test]
     fn append_shortcut_equals_apply() {
         let f = |k: &str, v: &'static str| Field {
-            key: Arc::from(k),
-            value: Bytes::from_static(v.as_bytes()),
+            key: FieldKey::interned(k),
+            value: FieldValue::from(Bytes::from_static(v.as_bytes())),
         };
         for (keep, renamed, fail_keep) in [
             (false, None, true),
@@ -310,5 +406,77 @@ mod tests {
         assert!(!o.keys_are_distinct(["a", "a"]));
         assert!(!o.keys_are_distinct(["a", CONTENT]));
         assert!(!o.keys_are_distinct([RAW_LOG]));
+    }
+
+    #[test]
+    fn parsed_values_are_spans_of_the_retained_line() {
+        let mut p = delimiter::DelimiterParser::new(delimiter::DelimiterOptions::new(
+            ",",
+            vec!["a".into(), "b".into()],
+        ))
+        .unwrap();
+        let line = Bytes::from(b"1,22".to_vec());
+        let mut e = Event::line(line.clone(), 0, Timestamp::default());
+        assert!(p.parse_event(&mut e));
+        assert!(e.content.is_empty(), "content consumed");
+        assert_eq!(e.retained.as_ptr(), line.as_ptr(), "moved, not copied");
+        assert!(e.fields.iter().all(|f| f.value.as_span().is_some()));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(got, vec![("a", &b"1"[..]), ("b", &b"22"[..])]);
+        drop(line);
+        // The event alone keeps its bytes alive.
+        assert_eq!(e.field("b"), Some(&b"22"[..]));
+    }
+
+    #[test]
+    fn a_parser_on_a_parsed_field_gives_spans_in_the_event() {
+        // regex on the line, then the delimiter on one of its fields.
+        let mut re = regex::RegexParser::new(regex::RegexOptions::new(
+            r"(\S+) (.*)",
+            vec!["level".into(), "rest".into()],
+        ))
+        .unwrap();
+        let mut o = delimiter::DelimiterOptions::new(",", vec!["x".into(), "y".into()]);
+        o.source.source_key = Arc::from("rest");
+        let mut dl = delimiter::DelimiterParser::new(o).unwrap();
+        let mut e = ev("INFO p,q");
+        assert!(re.parse_event(&mut e));
+        assert!(dl.parse_event(&mut e));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(
+            got,
+            vec![("level", &b"INFO"[..]), ("x", &b"p"[..]), ("y", &b"q"[..])]
+        );
+        assert!(e.fields.iter().all(|f| f.value.as_span().is_some()));
+    }
+
+    #[test]
+    fn a_new_content_next_to_spans_is_parsed_into_copies() {
+        // Fields span the first line; `content` is then replaced by other
+        // bytes and parsed while keeping the source: the old spans must
+        // stay right, the new values are slices of the new content.
+        let mut re = regex::RegexParser::new(regex::RegexOptions::new(
+            r"(\S+) (\S+)",
+            vec!["a".into(), "b".into()],
+        ))
+        .unwrap();
+        let mut e = ev("1 2");
+        assert!(re.parse_event(&mut e));
+        e.set_field(CONTENT, Bytes::from_static(b"x y"));
+        let mut o = regex::RegexOptions::new(r"(\S+) (\S+)", vec!["c".into(), "d".into()]);
+        o.source.keep_source_on_success = true;
+        let mut re2 = regex::RegexParser::new(o).unwrap();
+        assert!(re2.parse_event(&mut e));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", &b"1"[..]),
+                ("b", &b"2"[..]),
+                ("c", &b"x"[..]),
+                ("d", &b"y"[..]),
+                (CONTENT, &b"x y"[..]),
+            ]
+        );
     }
 }

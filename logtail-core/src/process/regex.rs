@@ -4,8 +4,8 @@
 //! As in LoongCollector, the pattern must match the **whole** field (boost's
 //! `regex_match`): a match that stops before the end is a failure. Capture
 //! group *i* becomes field `Keys[i]`; a group that did not take part in the
-//! match gives an empty value. Values are [`Bytes`] slices of the source: no
-//! copies.
+//! match gives an empty value. Values are spans of the source: no copies
+//! and no reference counts.
 //!
 //! Matching is byte-oriented like LoongCollector's (boost on `char`): `.`
 //! matches any byte **including `\n`** (boost's default, so multiline events
@@ -33,9 +33,6 @@
 //!   every line then); extra groups are ignored, as LoongCollector does;
 //! - unparsable lines are kept by default (see [`SourceOptions`]).
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use regex_automata::dfa::onepass;
 use regex_automata::meta;
 use regex_automata::nfa::thompson;
@@ -43,7 +40,7 @@ use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input};
 use regex_syntax::hir::{Hir, Look};
 
-use crate::event::{Event, Field};
+use crate::event::{Event, Field, FieldKey, FieldValue};
 use crate::process::{Outcome, ParserStats, SourceOptions};
 use crate::{EventBatch, Parser};
 
@@ -185,7 +182,7 @@ enum Engine {
 /// The `processor_parse_regex_native` step.
 pub struct RegexParser {
     source: SourceOptions,
-    keys: Vec<Arc<str>>,
+    keys: Vec<FieldKey>,
     /// See [`SourceOptions::keys_are_distinct`].
     can_append: bool,
     engine: Engine,
@@ -250,7 +247,7 @@ impl RegexParser {
         Ok(RegexParser {
             can_append,
             source: options.source,
-            keys: keys.into_iter().map(Arc::from).collect(),
+            keys: keys.iter().map(|k| FieldKey::interned(k)).collect(),
             engine,
             slots: vec![None; 2 * (groups + 1)],
             stats: ParserStats::default(),
@@ -267,12 +264,13 @@ impl RegexParser {
         }
     }
 
-    /// Parses one source value: the fields on a whole-field match, else
+    /// Parses one source value: the fields on a whole-field match (values
+    /// relative to `source`, see [`FieldValue::resolve`]), else
     /// [`Outcome::Failed`].
-    pub fn parse(&mut self, source: &Bytes) -> Outcome {
-        let input = Input::new(&source[..]).anchored(Anchored::Yes);
+    pub fn parse(&mut self, source: &[u8]) -> Outcome {
+        let input = Input::new(source).anchored(Anchored::Yes);
         let found = match &mut self.engine {
-            Engine::Runs(m) => m.search(&source[..], &mut self.slots),
+            Engine::Runs(m) => m.search(source, &mut self.slots),
             // An error here would mean an unsupported search mode, which
             // the anchored input rules out; count it as a failed parse.
             Engine::OnePass { dfa, cache } => matches!(
@@ -291,14 +289,14 @@ impl RegexParser {
             let span = (self.slots[2 * i + 2], self.slots[2 * i + 3]);
             let value = match span {
                 (Some(s), Some(e)) if s.get() <= e.get() && e.get() <= source.len() => {
-                    source.slice(s.get()..e.get())
+                    FieldValue::span(s.get(), e.get())
                 }
                 // A group that took no part in the match: empty, as in
                 // LoongCollector.
-                _ => Bytes::new(),
+                _ => FieldValue::default(),
             };
             fields.push(Field {
-                key: Arc::clone(key),
+                key: key.clone(),
                 value,
             });
         }
@@ -310,10 +308,7 @@ impl RegexParser {
     pub fn parse_event(&mut self, event: &mut Event) -> bool {
         let outcome = match event.field(&self.source.source_key) {
             None => Outcome::NoSource,
-            Some(src) => {
-                let src = src.clone();
-                self.parse(&src)
-            }
+            Some(src) => self.parse(src),
         };
         if self.can_append {
             self.source.apply_distinct(event, outcome, &mut self.stats)
@@ -549,7 +544,9 @@ mod tests {
     use super::*;
     use crate::process::{CONTENT, RAW_LOG};
     use crate::{AckToken, SourceTags, Timestamp};
+    use bytes::Bytes;
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn keys(k: &[&str]) -> Vec<String> {
         k.iter().map(|s| s.to_string()).collect()
@@ -568,7 +565,7 @@ mod tests {
     }
 
     fn get<'a>(e: &'a Event, k: &str) -> Option<&'a [u8]> {
-        e.field(k).map(|b| &b[..])
+        e.field(k)
     }
 
     fn batch(lines: &[&str]) -> EventBatch {
@@ -625,7 +622,7 @@ mod tests {
         let Outcome::Parsed(f) = p.parse(&src) else {
             panic!("no parse")
         };
-        assert_eq!(f[1].value.as_ptr(), src[6..].as_ptr());
+        assert_eq!(f[1].value.as_span(), Some(6..11));
     }
 
     #[test]
@@ -639,10 +636,12 @@ mod tests {
         ));
         // Leftmost-first would stop at "a"; a full match needs "ab".
         let mut p = parser(r"(a|ab)", &["x"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from_static(b"ab")) else {
+        let src = Bytes::from_static(b"ab");
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[0].value[..], b"ab");
+        assert_eq!(f[0].value.resolve(&src), b"ab");
         // (?m) cannot turn the end anchor into a line end.
         let mut p = parser(r"(?m)(\w+)$", &["x"]);
         assert_eq!(p.parse(&Bytes::from_static(b"ab\ncd")), Outcome::Failed);
@@ -695,7 +694,7 @@ mod tests {
         o.source.source_key = Arc::from("msg");
         let mut p = RegexParser::new(o).unwrap();
         let mut e = ev("line");
-        e.set_field(Arc::from("msg"), Bytes::from_static(b"x-y"));
+        e.set_field("msg", Bytes::from_static(b"x-y"));
         assert!(p.parse_event(&mut e));
         assert_eq!(get(&e, "a"), Some(&b"x"[..]));
         assert_eq!(get(&e, "msg"), None);
@@ -717,10 +716,10 @@ mod tests {
         );
         // Extra groups are ignored, as LoongCollector does.
         let mut p = RegexParser::new(RegexOptions::new(r"(\w+) (\w+)", keys(&["a"]))).unwrap();
-        match p.parse(&Bytes::from_static(b"one two")) {
+        match p.parse(b"one two") {
             Outcome::Parsed(f) => {
                 assert_eq!(f.len(), 1);
-                assert_eq!(f[0].value, "one");
+                assert_eq!(f[0].value.resolve(b"one two"), b"one");
             }
             other => panic!("expected a parse, got {other:?}"),
         }
@@ -773,30 +772,38 @@ mod tests {
         let mut p = parser(r"(\w+) (\w+)", &["a", "b"]);
         assert_eq!(p.parse(&Bytes::from_static(b"a b\r")), Outcome::Failed);
         let mut p = parser(r"(\w+) (\w+)\r?", &["a", "b"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from_static(b"a b\r")) else {
+        let src = Bytes::from_static(b"a b\r");
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[1].value[..], b"b");
+        assert_eq!(f[1].value.resolve(&src), b"b");
         let mut p = parser(r"(.*)", &["all"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from_static(b"a b\r")) else {
+        let src = Bytes::from_static(b"a b\r");
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[0].value[..], b"a b\r");
+        assert_eq!(f[0].value.resolve(&src), b"a b\r");
     }
 
     #[test]
     fn dot_matches_newline_like_boost() {
         let mut p = parser(r"(\S+) (.*)", &["a", "rest"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from_static(b"x line1\n\tat y")) else {
+        let src = Bytes::from_static(b"x line1\n\tat y");
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[1].value[..], b"line1\n\tat y");
+        assert_eq!(f[1].value.resolve(&src), b"line1\n\tat y");
     }
 
     #[test]
     fn empty_fields_and_unmatched_groups() {
         let mut p = parser(r"(\w*),(\w*)(?:;(\w+))?", &["a", "b", "c"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from_static(b",")) else {
+        let src = Bytes::from_static(b",");
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
         assert!(f.iter().all(|f| f.value.is_empty()));
@@ -808,27 +815,32 @@ mod tests {
     #[test]
     fn quotes_inside_quotes() {
         let mut p = parser(r#""((?:[^"]|"")*)" (\w+)"#, &["q", "w"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from_static(br#""say ""hi""" ok"#)) else {
+        let src = Bytes::from_static(br#""say ""hi""" ok"#);
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[0].value[..], br#"say ""hi"""#);
+        assert_eq!(f[0].value.resolve(&src), br#"say ""hi"""#);
     }
 
     #[test]
     fn unicode_values_and_patterns() {
         let mut p = parser(r"(\S+) (.+)", &["a", "b"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from("héllo 世界 ✓".as_bytes().to_vec()))
-        else {
+        let src = Bytes::from("héllo 世界 ✓".as_bytes().to_vec());
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[0].value[..], "héllo".as_bytes());
-        assert_eq!(&f[1].value[..], "世界 ✓".as_bytes());
+        assert_eq!(f[0].value.resolve(&src), "héllo".as_bytes());
+        assert_eq!(f[1].value.resolve(&src), "世界 ✓".as_bytes());
         // A pattern with a non-ASCII class falls back to Unicode mode.
         let mut p = parser(r"([中文]+):(\w+)", &["zh", "w"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from("中文中:ok".as_bytes().to_vec())) else {
+        let src = Bytes::from("中文中:ok".as_bytes().to_vec());
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
-        assert_eq!(&f[0].value[..], "中文中".as_bytes());
+        assert_eq!(f[0].value.resolve(&src), "中文中".as_bytes());
         // Invalid UTF-8 in the line is parsed, not rejected.
         let mut p = parser(r"(\S+) (\S+)", &["a", "b"]);
         assert!(matches!(
@@ -842,15 +854,19 @@ mod tests {
         let big = "x".repeat(1 << 20);
         let line = format!("k={big} end");
         let mut p = parser(r"k=(\w+) (\w+)", &["v", "e"]);
-        let Outcome::Parsed(f) = p.parse(&Bytes::from(line.into_bytes())) else {
+        let src = Bytes::from(line.into_bytes());
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
         assert_eq!(f[0].value.len(), 1 << 20);
-        assert_eq!(&f[1].value[..], b"end");
+        assert_eq!(f[1].value.resolve(&src), b"end");
         let mut p = parser(r#"(\S+) "(\S+)" (.*)"#, &["a", "b", "c"]);
         assert_eq!(p.engine(), "meta");
         let line = format!("a \"{big}\" {big}");
-        let Outcome::Parsed(f) = p.parse(&Bytes::from(line.into_bytes())) else {
+        let src = Bytes::from(line.into_bytes());
+
+        let Outcome::Parsed(f) = p.parse(&src) else {
             panic!()
         };
         assert_eq!(f[2].value.len(), 1 << 20);
@@ -898,7 +914,7 @@ mod tests {
                     prop_assert_eq!(f.len(), n);
                     for (i, field) in f.iter().enumerate() {
                         let want = c.get(i + 1).map(|m| m.as_bytes()).unwrap_or(b"");
-                        prop_assert_eq!(&field.value[..], want);
+                        prop_assert_eq!(field.value.resolve(&src), want);
                     }
                 }
             }

@@ -814,7 +814,7 @@ impl Parser for TimestampParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AckToken, Field, SourceTags};
+    use crate::{AckToken, Field, FieldKey, SourceTags};
     use bytes::Bytes;
     use proptest::prelude::*;
 
@@ -1276,7 +1276,7 @@ mod tests {
         );
         assert_eq!(
             b.events[0].field(CONTENT).unwrap(),
-            "2026-11-23 13:20:53.5 INFO a"
+            b"2026-11-23 13:20:53.5 INFO a"
         );
         assert_eq!(b.events[1].time.secs, T0 + 1);
         assert_eq!(b.events[2].time.secs, T0 + 1);
@@ -1300,8 +1300,8 @@ mod tests {
         .unwrap();
         let mut e = ev(b"not a time", T0);
         e.fields.push(Field {
-            key: Arc::from("time"),
-            value: Bytes::from_static(b"1795440000"),
+            key: FieldKey::from_static("time"),
+            value: Bytes::from_static(b"1795440000").into(),
         });
         let mut b = batch(vec![e, ev(b"1795440000", T0)]);
         p.process(&mut b);
