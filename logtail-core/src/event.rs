@@ -4,7 +4,7 @@
 //! Lines are [`Bytes`] slices of the chunk the reader copied out of the
 //! mapped file, so building an event never copies the line itself.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::{Deref, Range};
 use std::path::PathBuf;
@@ -66,18 +66,21 @@ impl Timestamp {
 #[derive(Clone)]
 pub struct FieldKey(KeyRepr);
 
+/// A thin `&'static &'static str` rather than a `&'static str`: the key
+/// is then 16 bytes (the size of the `Arc<str>`), not 24, and a field 48.
 #[derive(Clone)]
 enum KeyRepr {
-    Static(&'static str),
+    Static(&'static &'static str),
     Shared(Arc<str>),
 }
 
 /// Interned names; only grows by names not seen before.
-static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+static INTERNED: Mutex<BTreeMap<&'static str, &'static &'static str>> = Mutex::new(BTreeMap::new());
 
 impl FieldKey {
-    /// A name that is a string constant (nothing is allocated or interned).
-    pub const fn from_static(name: &'static str) -> Self {
+    /// A name that is a string constant: `FieldKey::from_static(&"level")`
+    /// (nothing is allocated or interned).
+    pub const fn from_static(name: &'static &'static str) -> Self {
         FieldKey(KeyRepr::Static(name))
     }
 
@@ -88,16 +91,17 @@ impl FieldKey {
         FieldKey(KeyRepr::Static(Self::intern(name)))
     }
 
-    /// The interned copy of `name` as a string (see [`FieldKey::interned`]);
+    /// The interned copy of `name` (see [`FieldKey::interned`]);
     /// `FieldKey::from_static` of it is the interned key.
-    pub fn intern(name: &str) -> &'static str {
-        // A poisoned lock still holds a valid set: entries are only added.
-        let mut set = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(&s) = set.get(name) {
+    pub fn intern(name: &str) -> &'static &'static str {
+        // A poisoned lock still holds a valid map: entries are only added.
+        let mut map = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&s) = map.get(name) {
             return s;
         }
         let s: &'static str = Box::leak(Box::from(name));
-        set.insert(s);
+        let s: &'static &'static str = Box::leak(Box::new(s));
+        map.insert(s, s);
         s
     }
 
@@ -181,8 +185,10 @@ impl fmt::Display for FieldKey {
 }
 
 impl From<&'static str> for FieldKey {
+    /// The interned name (a lookup in the global table; hot paths keep the
+    /// key instead).
     fn from(name: &'static str) -> Self {
-        FieldKey::from_static(name)
+        FieldKey::interned(name)
     }
 }
 
@@ -351,8 +357,9 @@ pub struct Event {
     /// Parsed fields; empty for raw lines. Span values index `retained`.
     pub(crate) fields: Vec<Field>,
     /// The bytes span values refer to: the parsed line, kept alive after
-    /// `content` was cleared.
-    pub(crate) retained: Bytes,
+    /// `content` was cleared. `None` until a parse (so cloning and dropping
+    /// a raw event costs nothing extra).
+    pub(crate) retained: Option<Bytes>,
 }
 
 impl Event {
@@ -363,7 +370,7 @@ impl Event {
             offset,
             time,
             fields: Vec::new(),
-            retained: Bytes::new(),
+            retained: None,
         }
     }
 }
@@ -393,10 +400,20 @@ impl Event {
 
     /// The parsed fields, in order, without `content`.
     pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
-        let retained = &self.retained[..];
+        let retained = &self.retained()[..];
         self.fields
             .iter()
             .map(move |f| (f.key.as_str(), f.value.resolve(retained)))
+    }
+}
+
+/// What an event without retained bytes resolves spans against.
+static NOTHING_RETAINED: Bytes = Bytes::new();
+
+impl Event {
+    /// The bytes span values refer to (empty before any parse).
+    pub(crate) fn retained(&self) -> &Bytes {
+        self.retained.as_ref().unwrap_or(&NOTHING_RETAINED)
     }
 }
 
@@ -459,6 +476,7 @@ mod tests {
         let b = FieldKey::interned(&String::from("interned_keys_test_name"));
         assert!(a.ptr_eq(&b), "one allocation per distinct name");
         assert_eq!(FieldKey::intern(&name).as_ptr(), a.as_ptr());
+        assert_eq!(std::mem::size_of::<FieldKey>(), 16);
         let c = a.clone();
         assert!(c.ptr_eq(&a));
         assert_eq!(&*c, "interned_keys_test_name");
@@ -479,7 +497,11 @@ mod tests {
     fn spans_resolve_or_give_nothing() {
         let v = FieldValue::span(1, 3);
         assert_eq!(v.resolve(b"abcd"), b"bc");
-        assert_eq!(v.resolve(b"ab"), b"", "outside the source: nothing, no panic");
+        assert_eq!(
+            v.resolve(b"ab"),
+            b"",
+            "outside the source: nothing, no panic"
+        );
         assert_eq!(v.to_bytes(&Bytes::from_static(b"ab")), Bytes::new());
         assert_eq!((v.len(), v.as_span()), (2, Some(1..3)));
         let o = FieldValue::from(Bytes::from_static(b"xy"));
@@ -490,9 +512,9 @@ mod tests {
     fn events_compare_by_what_they_ship() {
         let line = Bytes::from_static(b"a,b");
         let mut spans = Event::line(Bytes::new(), 0, Timestamp::default());
-        spans.retained = line.clone();
+        spans.retained = Some(line.clone());
         spans.fields.push(Field {
-            key: FieldKey::from_static("x"),
+            key: FieldKey::from_static(&"x"),
             value: FieldValue::span(0, 1),
         });
         let mut owned = Event::line(Bytes::new(), 0, Timestamp::default());

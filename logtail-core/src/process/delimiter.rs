@@ -141,7 +141,7 @@ pub struct DelimiterParser {
     /// The quote byte, when quoting applies (one-byte separator, other quote).
     quote: Option<u8>,
     /// Interned ([`FieldKey::intern`]): a key is made without a branch.
-    keys: Vec<&'static str>,
+    keys: Vec<&'static &'static str>,
     /// See [`SourceOptions::keys_are_distinct`]; `__column$i__` names are never user keys.
     can_append: bool,
     allow_short: bool,
@@ -214,7 +214,7 @@ impl DelimiterParser {
         let mut fields = Vec::with_capacity(self.columns.len().min(n_keys + 1));
         let discard = self.overflow == Overflow::Discard;
         for (&key, col) in self.keys.iter().zip(&self.columns) {
-            if discard && key == "_" {
+            if discard && *key == "_" {
                 continue;
             }
             let key = FieldKey::from_static(key);

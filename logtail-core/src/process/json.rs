@@ -802,7 +802,7 @@ mod tests {
         let mut p = JsonParser::new(opts).unwrap();
         let mut e = ev(b"line");
         e.fields.push(Field {
-            key: FieldKey::from_static("body"),
+            key: FieldKey::from_static(&"body"),
             value: Bytes::from_static(br#"{"a":"1"}"#).into(),
         });
         let mut no_src = ev(b"{}");

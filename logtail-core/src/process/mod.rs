@@ -89,7 +89,7 @@ impl Event {
             .iter()
             .rev()
             .find(|f| &*f.key == key)
-            .map(|f| f.value.resolve(&self.retained))
+            .map(|f| f.value.resolve(self.retained()))
     }
 
     /// Whether `content` was consumed by a parser (empty, with fields).
@@ -150,7 +150,7 @@ impl Event {
                     offset: r.start,
                     len: r.len(),
                 },
-                None => Base::Owned(v.to_bytes(&self.retained)),
+                None => Base::Owned(v.to_bytes(self.retained())),
             };
             return Some((base, v));
         }
@@ -160,19 +160,19 @@ impl Event {
         let len = self.content.len();
         let (c, r) = (
             self.content.as_ptr() as usize,
-            self.retained.as_ptr() as usize,
+            self.retained().as_ptr() as usize,
         );
         let offset = if len == 0 {
             Some(0)
-        } else if c >= r && c + len <= r + self.retained.len() {
+        } else if c >= r && c + len <= r + self.retained().len() {
             // The same memory (live buffers never overlap): already retained.
             Some(c - r)
         } else if self.fields.iter().all(|f| f.value.as_span().is_none()) {
-            self.retained = if take {
+            self.retained = Some(if take {
                 std::mem::take(&mut self.content)
             } else {
                 self.content.clone()
-            };
+            });
             Some(0)
         } else {
             None
@@ -228,7 +228,7 @@ impl SourceOptions {
                     &self.renamed_source_key,
                 ) {
                     if &**new == CONTENT {
-                        event.content = src.to_bytes(&event.retained);
+                        event.content = src.to_bytes(event.retained());
                     } else {
                         event.set_value(FieldKey::from(new), src);
                     }
@@ -238,7 +238,7 @@ impl SourceOptions {
                 } else {
                     for f in fields {
                         if &*f.key == CONTENT {
-                            event.content = f.value.to_bytes(&event.retained);
+                            event.content = f.value.to_bytes(event.retained());
                         } else {
                             event.set_value(f.key, f.value);
                         }
@@ -251,7 +251,7 @@ impl SourceOptions {
                 let source = event.field_value(&self.source_key);
                 if self.copying_raw_log {
                     if let Some(src) = &source {
-                        event.set_value(FieldKey::from_static(RAW_LOG), src.clone());
+                        event.set_value(FieldKey::from_static(&RAW_LOG), src.clone());
                     }
                 }
                 if !self.keep_source_on_fail {
@@ -261,7 +261,7 @@ impl SourceOptions {
                 if let (Some(src), Some(new)) = (source, &self.renamed_source_key) {
                     event.remove_field(&self.source_key);
                     if &**new == CONTENT {
-                        event.content = src.to_bytes(&event.retained);
+                        event.content = src.to_bytes(event.retained());
                     } else {
                         event.set_value(FieldKey::from(new), src);
                     }
@@ -419,7 +419,7 @@ mod tests {
         let mut e = Event::line(line.clone(), 0, Timestamp::default());
         assert!(p.parse_event(&mut e));
         assert!(e.content.is_empty(), "content consumed");
-        assert_eq!(e.retained.as_ptr(), line.as_ptr(), "moved, not copied");
+        assert_eq!(e.retained().as_ptr(), line.as_ptr(), "moved, not copied");
         assert!(e.fields.iter().all(|f| f.value.as_span().is_some()));
         let got: Vec<_> = e.contents().collect();
         assert_eq!(got, vec![("a", &b"1"[..]), ("b", &b"22"[..])]);

@@ -1300,7 +1300,7 @@ mod tests {
         .unwrap();
         let mut e = ev(b"not a time", T0);
         e.fields.push(Field {
-            key: FieldKey::from_static("time"),
+            key: FieldKey::from_static(&"time"),
             value: Bytes::from_static(b"1795440000").into(),
         });
         let mut b = batch(vec![e, ev(b"1795440000", T0)]);
