@@ -42,10 +42,22 @@ fn file_config(logs: &Path, out: &Path, extra_flusher: &str) -> String {
 }
 
 /// The status the server lists for `config` on the group's host, if any.
-fn host_config_status(server: &ConfigServerProc, group: &str, config: &str) -> Option<(String, String)> {
-    let (s, v) = server.call("GET", &format!("/api/v1/machine_groups/{group}/hosts"), None);
+fn host_config_status(
+    server: &ConfigServerProc,
+    group: &str,
+    config: &str,
+) -> Option<(String, String)> {
+    let (s, v) = server.call(
+        "GET",
+        &format!("/api/v1/machine_groups/{group}/hosts"),
+        None,
+    );
     assert_eq!(s, 200, "{v}");
-    let hosts = v.get("hosts").and_then(Value::as_array).cloned().or_else(|| v.as_array().cloned())?;
+    let hosts = v
+        .get("hosts")
+        .and_then(Value::as_array)
+        .cloned()
+        .or_else(|| v.as_array().cloned())?;
     for h in hosts {
         // A restarted agent is a new instance; the old one turns FAIL.
         if h["status"] != "OK" {
@@ -105,8 +117,10 @@ fn configs_reach_their_group_and_changes_lose_nothing() {
     let (s, v) = server.call("PUT", "/api/v1/machine_groups/group-a/configs/app", None);
     assert_eq!(s, 200, "{v}");
     assert!(
-        wait_until(Duration::from_secs(10), || host_config_status(&server, "group-a", "app")
-            .is_some_and(|(st, _)| st == "APPLIED")),
+        wait_until(Duration::from_secs(10), || host_config_status(
+            &server, "group-a", "app"
+        )
+        .is_some_and(|(st, _)| st == "APPLIED")),
         "not applied; agent stderr:\n{}",
         a.stderr()
     );
@@ -145,7 +159,10 @@ fn configs_reach_their_group_and_changes_lose_nothing() {
     assert_eq!(report.lost, 0, "{report:?}\n{}", a.stderr());
     assert_eq!(report.duplicated, 0, "{report:?}");
     assert!(
-        a.stderr().matches("stopping to apply a new version").count() >= 2,
+        a.stderr()
+            .matches("stopping to apply a new version")
+            .count()
+            >= 2,
         "{}",
         a.stderr()
     );
@@ -157,16 +174,25 @@ fn configs_reach_their_group_and_changes_lose_nothing() {
         &out,
         "  - Type: flusher_sls\n    Project: p\n    Logstore: s\n    Endpoint: http://127.0.0.1:9\n    AliUid: \"1234567\"\n",
     );
-    let (s, v) = server.call("PUT", "/api/v1/pipeline_configs/app", Some(json!({"detail": bad})));
+    let (s, v) = server.call(
+        "PUT",
+        "/api/v1/pipeline_configs/app",
+        Some(json!({"detail": bad})),
+    );
     assert_eq!(s, 200, "{v}");
     assert!(
-        wait_until(Duration::from_secs(10), || host_config_status(&server, "group-a", "app")
-            .is_some_and(|(st, _)| st == "FAILED")),
+        wait_until(Duration::from_secs(10), || host_config_status(
+            &server, "group-a", "app"
+        )
+        .is_some_and(|(st, _)| st == "FAILED")),
         "{:?}",
         host_config_status(&server, "group-a", "app")
     );
     let (_, msg) = host_config_status(&server, "group-a", "app").unwrap();
-    assert!(msg.contains("1234567") && msg.contains("not authorised"), "{msg}");
+    assert!(
+        msg.contains("1234567") && msg.contains("not authorised"),
+        "{msg}"
+    );
     std::fs::OpenOptions::new()
         .append(true)
         .open(env.logs.join("app.log"))
@@ -208,8 +234,10 @@ fn agents_carry_on_while_the_server_is_down_for_a_minute() {
     let users: PathBuf = env.root().join("users");
     let mut a = agent(&env, &server.url, "id-a", &users);
     a.wait_started();
-    assert!(wait_until(Duration::from_secs(10), || host_config_status(&server, "group-a", "app")
-        .is_some_and(|(st, _)| st == "APPLIED")));
+    assert!(wait_until(Duration::from_secs(10), || host_config_status(
+        &server, "group-a", "app"
+    )
+    .is_some_and(|(st, _)| st == "APPLIED")));
     drop(server);
     let down = Instant::now();
     let writer = SeqWriter::start(WriterPlan {
@@ -229,8 +257,10 @@ fn agents_carry_on_while_the_server_is_down_for_a_minute() {
     a.assert_alive("while the server was down");
     let server = ConfigServerProc::spawn(&server_dir, &listen);
     assert!(
-        wait_until(Duration::from_secs(20), || host_config_status(&server, "group-a", "app")
-            .is_some_and(|(st, _)| st == "APPLIED")),
+        wait_until(Duration::from_secs(20), || host_config_status(
+            &server, "group-a", "app"
+        )
+        .is_some_and(|(st, _)| st == "APPLIED")),
         "reconnected and reported; stderr:\n{}",
         a.stderr()
     );

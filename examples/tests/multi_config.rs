@@ -36,12 +36,24 @@ fn a_file_goes_to_the_first_config_unless_another_forces_it() {
     std::fs::create_dir_all(&dir).unwrap();
     let out = |n: &str| env.root().join(format!("out-{n}.jsonl"));
     // Name order: a-all < b-app < c-forced.
-    std::fs::write(dir.join("a-all.yaml"), config(&env.logs.join("*.log"), &out("a"), false)).unwrap();
-    std::fs::write(dir.join("b-app.yaml"), config(&env.logs.join("app.log"), &out("b"), false)).unwrap();
+    std::fs::write(
+        dir.join("a-all.yaml"),
+        config(&env.logs.join("*.log"), &out("a"), false),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b-app.yaml"),
+        config(&env.logs.join("app.log"), &out("b"), false),
+    )
+    .unwrap();
     let mut agent = Agent::spawn(&[], &env.data, &["--config-dir", dir.to_str().unwrap()]);
     agent.wait_started();
     // Added while running: the directory is watched.
-    std::fs::write(dir.join("c-forced.yaml"), config(&env.logs.join("app.log"), &out("c"), true)).unwrap();
+    std::fs::write(
+        dir.join("c-forced.yaml"),
+        config(&env.logs.join("app.log"), &out("c"), true),
+    )
+    .unwrap();
     assert!(wait_until(Duration::from_secs(10), || agent
         .stderr()
         .contains("c-forced.yaml")));
@@ -56,7 +68,9 @@ fn a_file_goes_to_the_first_config_unless_another_forces_it() {
             writeln!(f, "{text} {i}").unwrap();
         }
     }
-    assert!(wait_until(Duration::from_secs(10), || lines_of(&out("a")).len() == 200
+    assert!(wait_until(Duration::from_secs(10), || lines_of(&out("a"))
+        .len()
+        == 200
         && lines_of(&out("c")).len() == 100));
     std::thread::sleep(Duration::from_millis(1500));
     let a = lines_of(&out("a"));
@@ -67,7 +81,10 @@ fn a_file_goes_to_the_first_config_unless_another_forces_it() {
         "app.log belongs to a-all, the first config in name order"
     );
     let c = lines_of(&out("c"));
-    assert!(c.iter().all(|l| l.starts_with("to-app")) && c.len() == 100, "forced collection");
+    assert!(
+        c.iter().all(|l| l.starts_with("to-app")) && c.len() == 100,
+        "forced collection"
+    );
     agent.terminate();
 }
 
@@ -93,7 +110,10 @@ fn an_account_the_host_does_not_authorise_stops_the_start() {
     let st = agent.wait_exit(Duration::from_secs(10)).expect("exits");
     assert_eq!(st.code(), Some(2));
     let err = agent.stderr();
-    assert!(err.contains("AliUid") && err.contains("1888") && err.contains("not authorised"), "{err}");
+    assert!(
+        err.contains("AliUid") && err.contains("1888") && err.contains("not authorised"),
+        "{err}"
+    );
     // Authorised by a file named after the account: it runs.
     std::fs::write(users.join("1888"), "").unwrap();
     let mut agent = Agent::spawn(&[&env.config], &env.data, &args);

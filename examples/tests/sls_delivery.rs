@@ -13,7 +13,7 @@ use crossbeam_channel::Receiver as AckRx;
 use logtail_core::ack::{Ack, AckToken, BatchId};
 use logtail_core::sls::{CompressType, Credentials};
 use logtail_core::spill::ManualClock;
-use logtail_core::{Event, EventBatch, Field, Sink, SourceTags, Timestamp};
+use logtail_core::{Event, EventBatch, Sink, SourceTags, Timestamp};
 use logtail_examples::sls_receiver::{Fault, Receiver, ReceiverOptions, StoredLog};
 use logtail_sdk::sinks::sls::{CredentialSource, Endpoint, HostInfo, SlsOptions, SlsSink};
 
@@ -93,15 +93,9 @@ fn send_seq(sink: &mut SlsSink, from: u64, n: u64, per_batch: u64) -> AckRx<Ack>
                     },
                 );
                 if s % 3 == 0 {
-                    e.fields.push(Field {
-                        key: "level".into(),
-                        value: Bytes::from_static(b"INFO"),
-                    });
+                    e.set_field("level", Bytes::from_static(b"INFO"));
                     e.content = Bytes::new();
-                    e.fields.push(Field {
-                        key: "msg".into(),
-                        value: Bytes::from(format!("seq={s:08}")),
-                    });
+                    e.set_field("msg", Bytes::from(format!("seq={s:08}")));
                 }
                 e
             })

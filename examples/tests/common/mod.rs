@@ -558,7 +558,12 @@ impl ConfigServerProc {
     }
 
     /// The admin API: (status, JSON answer).
-    pub fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let req = ureq::request(method, &format!("{}{path}", self.url));
         let res = match body {
             Some(b) => req
@@ -573,7 +578,10 @@ impl ConfigServerProc {
         };
         let status = resp.status();
         let text = resp.into_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
     }
 }
 
