@@ -13,8 +13,8 @@ fn parsed(pairs: &[(&str, &[u8])], secs: i64) -> Event {
     ev.fields = pairs
         .iter()
         .map(|(k, v)| Field {
-            key: Arc::from(*k),
-            value: Bytes::copy_from_slice(v),
+            key: Arc::<str>::from(*k).into(),
+            value: Bytes::copy_from_slice(v).into(),
         })
         .collect();
     ev
