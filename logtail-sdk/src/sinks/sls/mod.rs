@@ -52,8 +52,11 @@ use sender::Shared;
 /// the rest into the disk buffer.
 const CLOSE_GRACE: Duration = Duration::from_millis(1500);
 
-/// How long `send` waits for a free worker before buffering on disk.
-const QUEUE_WAIT: Duration = Duration::from_millis(500);
+/// How long `send` waits for a free worker before buffering on disk: long
+/// enough that a healthy but busy backend slows reading down (back
+/// pressure) instead of filling the disk buffer, short enough that a stop
+/// is not held up.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 /// A group handed to a worker.
 pub(crate) struct Work {
@@ -217,13 +220,25 @@ impl SlsSink {
             self.shared.spill_job(&work.job, work.created, work.acks);
             return;
         };
-        match tx.send_timeout(work, QUEUE_WAIT) {
-            Ok(()) => {}
-            // Every worker is busy retrying: the backend is down or slow.
-            // Buffer on disk rather than stall reading; the replayer sends
-            // it once SLS answers again.
-            Err(SendTimeoutError::Timeout(w)) | Err(SendTimeoutError::Disconnected(w)) => {
-                self.shared.spill_job(&w.job, w.created, w.acks);
+        let deadline = Instant::now() + QUEUE_WAIT;
+        let mut work = work;
+        loop {
+            match tx.send_timeout(work, Duration::from_millis(100)) {
+                Ok(()) => return,
+                Err(SendTimeoutError::Timeout(w)) => {
+                    // Every worker is busy: wait a little, unless SLS went
+                    // down meanwhile; then buffer on disk rather than stall
+                    // reading (the replayer sends it once SLS answers).
+                    if Instant::now() >= deadline || self.shared.is_down() {
+                        self.shared.spill_job(&w.job, w.created, w.acks);
+                        return;
+                    }
+                    work = w;
+                }
+                Err(SendTimeoutError::Disconnected(w)) => {
+                    self.shared.spill_job(&w.job, w.created, w.acks);
+                    return;
+                }
             }
         }
     }
