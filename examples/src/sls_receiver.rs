@@ -85,6 +85,12 @@ pub struct ReceiverOptions {
     pub access_key_secret: String,
     /// Address to listen on (`127.0.0.1:0` picks a port).
     pub listen: SocketAddr,
+    /// Keep every accepted log for [`Receiver::logs`] (the default). When
+    /// `false` the receiver still checks signature, MD5, sizes and decodes
+    /// every body with the official crate, but only counts the logs and
+    /// their content bytes ([`Receiver::log_count`],
+    /// [`Receiver::content_bytes`]): for benches that send gigabytes.
+    pub store_logs: bool,
 }
 
 impl Default for ReceiverOptions {
@@ -93,6 +99,7 @@ impl Default for ReceiverOptions {
             access_key_id: "test-key-id".into(),
             access_key_secret: "test-key-secret".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store_logs: true,
         }
     }
 }
@@ -100,6 +107,10 @@ impl Default for ReceiverOptions {
 #[derive(Default)]
 struct State {
     logs: Vec<StoredLog>,
+    /// Logs accepted (stored or only counted).
+    log_count: u64,
+    /// Sum of the lengths of the accepted logs' content values.
+    content_bytes: u64,
     violations: Vec<String>,
     fault: Option<(Fault, Option<u64>)>,
 }
@@ -212,9 +223,15 @@ impl Receiver {
         lock(&self.state).logs.clone()
     }
 
-    /// Number of logs stored.
+    /// Number of logs accepted (stored, or only counted when
+    /// [`ReceiverOptions::store_logs`] is off).
     pub fn log_count(&self) -> usize {
-        lock(&self.state).logs.len()
+        lock(&self.state).log_count as usize
+    }
+
+    /// Total length of the content values of the accepted logs.
+    pub fn content_bytes(&self) -> u64 {
+        lock(&self.state).content_bytes
     }
 
     /// Requests that broke the protocol (bad signature, MD5, size…).
@@ -407,7 +424,7 @@ fn handle(
             0,
         ));
     }
-    let logs = match check(req, opts, &fault) {
+    let checked = match check(req, opts, &fault) {
         Ok(v) => v,
         Err((status, code, message)) => {
             if code != "RequestTimeExpired" {
@@ -422,7 +439,25 @@ fn handle(
             return Some(error_response(status, &code, &message, offset));
         }
     };
-    lock(state).logs.extend(logs);
+    let count: usize = checked.groups.iter().map(|g| g.logs().len()).sum();
+    let bytes: usize = checked
+        .groups
+        .iter()
+        .flat_map(|g| g.logs())
+        .flat_map(|l| l.contents())
+        .map(|c| c.value().len())
+        .sum();
+    let logs = if opts.store_logs {
+        checked.into_stored()
+    } else {
+        Vec::new()
+    };
+    {
+        let mut st = lock(state);
+        st.logs.extend(logs);
+        st.log_count += count as u64;
+        st.content_bytes += bytes as u64;
+    }
     accepted.fetch_add(1, Ordering::SeqCst);
     match fault {
         // Stored, but the client never hears so: it will send it again.
@@ -448,17 +483,63 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Checks one PutLogs request like SLS; returns the logs to store.
-fn check(
-    req: &Request,
-    opts: &ReceiverOptions,
-    fault: &Fault,
-) -> Result<Vec<StoredLog>, CheckError> {
+/// A request that passed every check, decoded.
+struct Checked {
+    groups: Vec<aliyun_log_sdk_protobuf::LogGroup>,
+    logstore: String,
+    hash_key: Option<String>,
+}
+
+impl Checked {
+    fn into_stored(self) -> Vec<StoredLog> {
+        let mut out = Vec::new();
+        for g in self.groups {
+            let tags: BTreeMap<String, String> = g
+                .log_tags()
+                .iter()
+                .map(|t| (t.key().clone(), t.value().clone()))
+                .collect();
+            for log in g.logs() {
+                out.push(StoredLog {
+                    time: *log.time(),
+                    time_ns: *log.time_ns(),
+                    contents: log
+                        .contents()
+                        .iter()
+                        .map(|c| (c.key().clone(), c.value().clone()))
+                        .collect(),
+                    tags: tags.clone(),
+                    topic: g.topic().clone(),
+                    source: g.source().clone(),
+                    logstore: self.logstore.clone(),
+                    hash_key: self.hash_key.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Checks one PutLogs request like SLS; returns it decoded.
+fn check(req: &Request, opts: &ReceiverOptions, fault: &Fault) -> Result<Checked, CheckError> {
     let body = &req.body[..];
     if req.method != "POST" {
         return Err(bad(405, "MethodNotAllowed", req.method.clone()));
     }
-    let url = req.url.clone();
+    // Absolute-form request targets (`POST http://host/path`, as HTTP
+    // clients send them through a proxy) are accepted as servers must
+    // (RFC 9112 §3.2.2): only the path and query are used.
+    let url = match req
+        .url
+        .strip_prefix("http://")
+        .or_else(|| req.url.strip_prefix("https://"))
+    {
+        Some(rest) => match rest.find('/') {
+            Some(i) => rest[i..].to_string(),
+            None => "/".to_string(),
+        },
+        None => req.url.clone(),
+    };
     let (path, query) = match url.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (url.clone(), None),
@@ -549,31 +630,11 @@ fn check(
         aliyun_log_sdk_protobuf::LogGroupList::decode(&list)
             .map_err(|e| bad(400, "PostBodyInvalid", format!("protobuf: {e}")))?
             .into();
-    let mut out = Vec::new();
-    for g in groups {
-        let tags: BTreeMap<String, String> = g
-            .log_tags()
-            .iter()
-            .map(|t| (t.key().clone(), t.value().clone()))
-            .collect();
-        for log in g.logs() {
-            out.push(StoredLog {
-                time: *log.time(),
-                time_ns: *log.time_ns(),
-                contents: log
-                    .contents()
-                    .iter()
-                    .map(|c| (c.key().clone(), c.value().clone()))
-                    .collect(),
-                tags: tags.clone(),
-                topic: g.topic().clone(),
-                source: g.source().clone(),
-                logstore: logstore.clone(),
-                hash_key: hash_key.clone(),
-            });
-        }
-    }
-    Ok(out)
+    Ok(Checked {
+        groups,
+        logstore,
+        hash_key,
+    })
 }
 
 fn verify_signature(

@@ -8,6 +8,10 @@
 //! ALIBABA_CLOUD_ACCESS_KEY_ID=test-key-id ALIBABA_CLOUD_ACCESS_KEY_SECRET=test-key-secret \
 //!   logtail-agent --config app.yaml   # flusher_sls with Endpoint: http://127.0.0.1:8080
 //! ```
+//!
+//! With `--count-only` it keeps nothing and prints no logs: every request
+//! is still verified and decoded, and a line `count LOGS CONTENT_BYTES
+//! VIOLATIONS` is printed whenever the totals change (for `logtail-bench`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +34,9 @@ struct Args {
     /// AccessKey secret requests must be signed with.
     #[arg(long, default_value = "test-key-secret")]
     access_key_secret: String,
+    /// Only count logs (still verified and decoded); print running totals.
+    #[arg(long)]
+    count_only: bool,
 }
 
 fn main() -> std::io::Result<()> {
@@ -38,8 +45,26 @@ fn main() -> std::io::Result<()> {
         access_key_id: args.access_key_id,
         access_key_secret: args.access_key_secret,
         listen: args.listen,
+        store_logs: !args.count_only,
     })?;
     println!("listening on {}", r.endpoint());
+    if args.count_only {
+        let mut last = (0, 0, 0);
+        let mut violations = 0;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let v = r.violations();
+            let now = (r.log_count(), r.content_bytes(), v.len());
+            if now != last {
+                for line in &v[violations..] {
+                    eprintln!("rejected: {line}");
+                }
+                violations = v.len();
+                println!("count {} {} {}", now.0, now.1, now.2);
+                last = now;
+            }
+        }
+    }
     let mut shown = 0;
     let mut violations = 0;
     loop {
