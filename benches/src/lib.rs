@@ -36,3 +36,124 @@ pub fn catch_up_options(path: &std::path::Path) -> FileInputOptions {
         ..Default::default()
     }
 }
+
+/// Varied, realistic nginx access-log lines (combined format plus request
+/// time): client IPs from a few networks, paths from several templates with
+/// ids, weighted statuses, sizes, referers and user agents, advancing
+/// timestamps. Deterministic for a seed. Unlike [`generate_lines`] the
+/// lines do not flatter compression.
+#[derive(Debug, Clone)]
+pub struct AccessLogGen {
+    state: u64,
+    seq: u64,
+}
+
+const METHODS: [&str; 4] = ["GET", "GET", "POST", "PUT"];
+const WORDS: [&str; 16] = [
+    "shoes", "red", "laptop", "cable", "usb-c", "garden", "chair", "lamp", "phone", "case",
+    "coffee", "mug", "book", "rust", "kettle", "desk",
+];
+const AGENTS: [&str; 8] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "curl/8.5.0",
+    "okhttp/4.12.0",
+    "Go-http-client/1.1",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+];
+
+impl AccessLogGen {
+    /// A generator; equal seeds give equal lines.
+    pub fn new(seed: u64) -> Self {
+        AccessLogGen {
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            seq: 0,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// Appends one line (newline included).
+    pub fn line(&mut self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let seq = self.seq;
+        self.seq += 1;
+        let net = [
+            [10, 12],
+            [172, 16],
+            [203, 0],
+            [47, 98],
+            [120, 55],
+            [58, 211],
+        ][self.below(6) as usize];
+        let ip = (net[0], net[1], self.below(256), self.below(256));
+        // ~200 requests a second.
+        let t = seq / 200;
+        let (h, m, s) = ((13 + t / 3600) % 24, (t / 60) % 60, t % 60);
+        let method = METHODS[self.below(4) as usize];
+        let w1 = WORDS[self.below(16) as usize];
+        let w2 = WORDS[self.below(16) as usize];
+        let id = self.below(10_000_000);
+        let mut path = Vec::with_capacity(64);
+        let _ = match self.below(6) {
+            0 => write!(path, "/api/v1/users/{id}/orders?page={}", self.below(20)),
+            1 => write!(path, "/static/js/app.{:08x}.js", self.next() as u32),
+            2 => write!(path, "/products/{w1}-{w2}-{id}"),
+            3 => write!(path, "/search?q={w1}+{w2}&sort=price"),
+            4 => write!(path, "/api/v2/cart/{id}/items"),
+            _ => write!(path, "/img/{w1}/{:x}.webp", self.next() >> 20),
+        };
+        let status = match self.below(100) {
+            0..=79 => 200,
+            80..=86 => 304,
+            87..=91 => 404,
+            92..=94 => 301,
+            95..=96 => 302,
+            97..=98 => 500,
+            _ => 503,
+        };
+        let size = if status == 304 { 0 } else { self.below(60_000) };
+        let referer = if self.below(3) == 0 {
+            "-".to_string()
+        } else {
+            format!("https://shop.example.com/{w2}?ref={}", self.below(1000))
+        };
+        let agent = AGENTS[self.below(8) as usize];
+        let rt = self.below(2500);
+        let _ = write!(
+            out,
+            "{}.{}.{}.{} - - [23/Nov/2026:{h:02}:{m:02}:{s:02} +0000] \"{method} ",
+            ip.0, ip.1, ip.2, ip.3
+        );
+        out.extend_from_slice(&path);
+        let _ = writeln!(
+            out,
+            " HTTP/1.1\" {status} {size} \"{referer}\" \"{agent}\" {}.{:03}",
+            rt / 1000,
+            rt % 1000
+        );
+    }
+
+    /// Appends whole lines until `out` holds at least `target` bytes;
+    /// returns how many lines were appended.
+    pub fn fill(&mut self, out: &mut Vec<u8>, target: usize) -> u64 {
+        let mut n = 0;
+        while out.len() < target {
+            self.line(out);
+            n += 1;
+        }
+        n
+    }
+}
