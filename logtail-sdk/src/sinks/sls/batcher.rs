@@ -139,6 +139,18 @@ struct OpenGroup {
     source: Arc<SourceTags>,
 }
 
+impl OpenGroup {
+    fn new(now: Instant, source: &Arc<SourceTags>) -> Self {
+        OpenGroup {
+            builder: LogGroupBuilder::new(),
+            acks: Vec::new(),
+            opened: now,
+            created: SystemTime::now(),
+            source: Arc::clone(source),
+        }
+    }
+}
+
 /// Open groups, keyed by source and hash key.
 pub struct Batcher {
     limits: BatchLimits,
@@ -220,6 +232,10 @@ impl Batcher {
     }
 
     /// Adds a batch's events; returns the groups that filled up.
+    ///
+    /// The open group of a key is taken out of the map for a run of events
+    /// with that key (the whole batch without `ShardHashKeys`), so the map
+    /// is touched per run, not per event.
     pub fn push(&mut self, batch: EventBatch, now: Instant) -> Vec<SealedGroup> {
         let EventBatch {
             source,
@@ -229,29 +245,37 @@ impl Batcher {
         } = batch;
         let share = AckShare::new(ack);
         let mut sealed = Vec::new();
+        let mut current: Option<(GroupKey, OpenGroup)> = None;
         for ev in &events {
-            let key = GroupKey {
-                path: source.path.clone(),
-                hash_key: self.hash_key(ev),
-            };
-            let size = encoded_log_len(ev);
-            // Never above the hard limit: seal first if this would cross it.
-            if let Some(g) = self.open.get(&key) {
-                if !g.builder.is_empty()
-                    && g.builder.encoded_len() + size > self.limits.hard_max_bytes
-                {
-                    if let Some(s) = self.seal(&key) {
-                        sealed.push(s);
-                    }
+            let hash_key = self.hash_key(ev);
+            if current.as_ref().is_none_or(|(k, _)| k.hash_key != hash_key) {
+                if let Some((k, g)) = current.take() {
+                    self.open.insert(k, g);
                 }
+                let key = GroupKey {
+                    path: source.path.clone(),
+                    hash_key,
+                };
+                let g = self
+                    .open
+                    .remove(&key)
+                    .unwrap_or_else(|| OpenGroup::new(now, &source));
+                current = Some((key, g));
             }
-            let g = self.open.entry(key.clone()).or_insert_with(|| OpenGroup {
-                builder: LogGroupBuilder::new(),
-                acks: Vec::new(),
-                opened: now,
-                created: SystemTime::now(),
-                source: Arc::clone(&source),
-            });
+            let Some((key, g)) = current.as_mut() else {
+                continue;
+            };
+            // Never above the hard limit: seal first if this would cross it.
+            if !g.builder.is_empty()
+                && g.builder.encoded_len() + encoded_log_len(ev) > self.limits.hard_max_bytes
+            {
+                let full = std::mem::replace(g, OpenGroup::new(now, &source));
+                let key = key.clone();
+                sealed.extend(self.finish(&key, full));
+            }
+            let Some((key, g)) = current.as_mut() else {
+                continue;
+            };
             g.builder.push(ev);
             if !g.acks.last().is_some_and(|a| Arc::ptr_eq(a, &share)) {
                 g.acks.push(Arc::clone(&share));
@@ -259,9 +283,14 @@ impl Batcher {
             if g.builder.encoded_len() >= self.limits.max_bytes
                 || g.builder.len() >= self.limits.max_events
             {
-                if let Some(s) = self.seal(&key) {
-                    sealed.push(s);
-                }
+                let full = std::mem::replace(g, OpenGroup::new(now, &source));
+                let key = key.clone();
+                sealed.extend(self.finish(&key, full));
+            }
+        }
+        if let Some((k, g)) = current {
+            if !g.builder.is_empty() {
+                self.open.insert(k, g);
             }
         }
         // `share` drops here: the groups hold the batch now (or, for an
@@ -289,6 +318,10 @@ impl Batcher {
 
     fn seal(&mut self, key: &GroupKey) -> Option<SealedGroup> {
         let g = self.open.remove(key)?;
+        self.finish(key, g)
+    }
+
+    fn finish(&mut self, key: &GroupKey, g: OpenGroup) -> Option<SealedGroup> {
         if g.builder.is_empty() {
             return None;
         }
