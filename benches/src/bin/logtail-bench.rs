@@ -518,6 +518,10 @@ fn sls_compare(o: &Opts) -> Result<(), String> {
     compress_of(o)?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     for which in ["ours", "producer"] {
+        if which == "producer" && !cfg!(feature = "producer") {
+            println!("aliyun-log-producer: not built in; rebuild with `--features producer` (needs OpenSSL headers) to compare");
+            continue;
+        }
         let recv = ReceiverChild::start(&o.receiver)?;
         let mut cmd = Command::new(&exe);
         cmd.args(["sls-phase", "--which", which, "--endpoint", &recv.endpoint])
@@ -726,6 +730,12 @@ fn phase_ours(o: &Opts, dir: &Path, data: &bytes::Bytes) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(not(feature = "producer"))]
+fn phase_producer(_: &Opts, _: &bytes::Bytes) -> Result<(), String> {
+    Err("built without the official producer: cargo build --release -p logtail-benches --features producer".into())
+}
+
+#[cfg(feature = "producer")]
 fn phase_producer(o: &Opts, data: &bytes::Bytes) -> Result<(), String> {
     use aliyun_log_producer::{Compression, Log, Producer, ProducerConfig, ProducerError};
     let compression = match o.compress.as_str() {
