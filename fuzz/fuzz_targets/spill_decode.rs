@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let Ok(dir) = dir else { return };
     let mut segment = Vec::new();
-    if data[0] % 32 == 0 {
+    if data[0].is_multiple_of(32) {
         encode_segment_header(&mut segment);
         segment.extend_from_slice(&data[1..]);
     } else {
