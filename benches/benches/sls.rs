@@ -204,6 +204,29 @@ fn sls(c: &mut Criterion) {
     });
     g.finish();
 
+    // The lines above pad with one repeated letter and compress 27×; varied
+    // nginx access lines (AccessLogGen, ratio about 4) show what lz4 and
+    // MD5 cost on real-looking data.
+    let mut varied = Vec::with_capacity((32 << 20) + 4096);
+    logtail_benches::AccessLogGen::new(3).fill(&mut varied, 32 << 20);
+    let varied = Bytes::from(varied);
+    let vevs = events(&varied);
+    let mut g = c.benchmark_group("sls_varied");
+    g.throughput(Throughput::Bytes(varied.len() as u64));
+    g.sample_size(10);
+    for (name, kind, sig) in [
+        ("lz4_v1", CompressType::Lz4, &v1),
+        ("zstd_v1", CompressType::Zstd, &v1),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(ours(black_box(&vevs), kind, sig, &creds)))
+        });
+    }
+    g.bench_function("official_lz4_v1", |b| {
+        b.iter(|| black_box(official(black_box(&vevs))))
+    });
+    g.finish();
+
     // zstd levels on one 512 KiB group, to pick the level.
     let mut builder = LogGroupBuilder::new();
     for ev in &evs {
