@@ -13,7 +13,7 @@
 //! the previous one running. Exit codes: 0 after a clean stop, 2 for a bad
 //! config or command line at start, 1 for other failures.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,13 +90,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    logtail_examples::init_logging(&args.log_level);
 
     if let Err(e) = std::fs::create_dir_all(&args.data_dir) {
         eprintln!(

@@ -10,7 +10,7 @@
 //! `/api/v1/` (see `logtail_sdk::fleet::server`). SIGTERM/SIGINT stop it.
 //! Exit codes: 0 after a stop, 2 for a bad command line or unusable state.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -45,13 +45,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    logtail_examples::init_logging(&args.log_level);
 
     let mut options = ServerOptions::new(args.data_dir.clone());
     options.heartbeat_timeout = Duration::from_secs(args.heartbeat_timeout);
