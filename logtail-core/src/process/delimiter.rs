@@ -480,10 +480,9 @@ impl Parser for DelimiterParser {
 mod tests {
     use super::*;
     use crate::process::CONTENT;
-    use crate::{AckToken, SourceTags, Timestamp};
+    use crate::Timestamp;
     use bytes::Bytes;
     use proptest::prelude::*;
-    use std::sync::Arc;
 
     fn keys(k: &[&str]) -> Vec<String> {
         k.iter().map(|s| s.to_string()).collect()
@@ -743,17 +742,7 @@ mod tests {
         o.source.keep_source_on_fail = false;
         let mut p = DelimiterParser::new(o).unwrap();
         assert_eq!(p.name(), NAME);
-        let mut b = EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/x".into(),
-                dev: 0,
-                inode: 0,
-                config: Arc::from("t"),
-            }),
-            events: vec![ev("1,2"), ev("bad"), ev("3,4")],
-            bytes: 0,
-            ack: AckToken::detached(),
-        };
+        let mut b = crate::process::test_batch(vec![ev("1,2"), ev("bad"), ev("3,4")]);
         p.process(&mut b);
         assert_eq!(b.events.len(), 2);
         assert_eq!(b.events[1].field("a"), Some(&b"3"[..]));

@@ -367,9 +367,8 @@ impl Parser for DesensitizeParser {
 mod tests {
     use super::*;
     use crate::process::CONTENT;
-    use crate::{AckToken, SourceTags, Timestamp};
+    use crate::Timestamp;
     use proptest::prelude::*;
-    use std::sync::Arc;
 
     fn konst(before: &str, pat: &str, with: &str, all: bool) -> DesensitizeParser {
         let mut o = DesensitizeOptions::new(CONTENT, Method::Const, before, pat);
@@ -541,20 +540,10 @@ mod tests {
     fn process_batch() {
         let mut p = konst("k=", r"\d+", "0", true);
         assert_eq!(p.name(), NAME);
-        let mut b = EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/x".into(),
-                dev: 0,
-                inode: 0,
-                config: Arc::from("t"),
-            }),
-            events: vec![
-                Event::line(Bytes::from_static(b"k=12"), 0, Timestamp::default()),
-                Event::line(Bytes::from_static(b"none"), 0, Timestamp::default()),
-            ],
-            bytes: 0,
-            ack: AckToken::detached(),
-        };
+        let mut b = crate::process::test_batch(vec![
+            Event::line(Bytes::from_static(b"k=12"), 0, Timestamp::default()),
+            Event::line(Bytes::from_static(b"none"), 0, Timestamp::default()),
+        ]);
         p.process(&mut b);
         assert_eq!(b.events.len(), 2);
         assert_eq!(&b.events[0].content[..], b"k=0");

@@ -144,7 +144,7 @@ impl Parser for FilterParser {
 mod tests {
     use super::*;
     use crate::process::CONTENT;
-    use crate::{AckToken, SourceTags, Timestamp};
+    use crate::Timestamp;
     use bytes::Bytes;
     use proptest::prelude::*;
 
@@ -262,17 +262,11 @@ mod tests {
     fn process_counts_dropped() {
         let mut f = filter(&[("level", "ERROR")], &[]);
         assert_eq!(f.name(), NAME);
-        let mut b = EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/x".into(),
-                dev: 0,
-                inode: 0,
-                config: Arc::from("t"),
-            }),
-            events: vec![ev(&[("level", "ERROR")]), ev(&[("level", "INFO")]), ev(&[])],
-            bytes: 0,
-            ack: AckToken::detached(),
-        };
+        let mut b = crate::process::test_batch(vec![
+            ev(&[("level", "ERROR")]),
+            ev(&[("level", "INFO")]),
+            ev(&[]),
+        ]);
         f.process(&mut b);
         assert_eq!(b.events.len(), 1);
         let st = f.stats();

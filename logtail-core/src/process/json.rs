@@ -548,8 +548,8 @@ impl Scanner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::RAW_LOG;
-    use crate::{AckToken, SourceTags, Timestamp};
+    use crate::process::{test_batch, RAW_LOG};
+    use crate::Timestamp;
     use bytes::Bytes;
     use proptest::prelude::*;
     use serde_json::Value;
@@ -574,20 +574,6 @@ mod tests {
 
     fn ev(s: &[u8]) -> Event {
         Event::line(Bytes::copy_from_slice(s), 0, Timestamp::default())
-    }
-
-    fn batch(events: Vec<Event>) -> EventBatch {
-        EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/x.log".into(),
-                dev: 0,
-                inode: 0,
-                config: Arc::from("t"),
-            }),
-            events,
-            bytes: 0,
-            ack: AckToken::detached(),
-        }
     }
 
     #[test]
@@ -766,7 +752,7 @@ mod tests {
     fn processor_default_options() {
         let mut p = JsonParser::new(JsonOptions::default()).unwrap();
         assert_eq!(p.name(), NAME);
-        let mut b = batch(vec![
+        let mut b = test_batch(vec![
             ev(br#"{"level":"INFO","msg":"hi","dup":1,"dup":2}"#),
             ev(b"not json\r"),
         ]);
@@ -806,7 +792,7 @@ mod tests {
             value: Bytes::from_static(br#"{"a":"1"}"#).into(),
         });
         let mut no_src = ev(b"{}");
-        let mut b = batch(vec![e, ev(b"x")]);
+        let mut b = test_batch(vec![e, ev(b"x")]);
         p.process(&mut b);
         let e = &b.events[0];
         assert_eq!(e.field("a").unwrap(), b"1");
@@ -826,7 +812,7 @@ mod tests {
             },
         })
         .unwrap();
-        let mut b = batch(vec![ev(b"{bad"), ev(br#"{"ok":1}"#), ev(b"[]")]);
+        let mut b = test_batch(vec![ev(b"{bad"), ev(br#"{"ok":1}"#), ev(b"[]")]);
         p.process(&mut b);
         assert_eq!(b.events.len(), 1);
         assert_eq!(b.events[0].field("ok").unwrap(), b"1");

@@ -300,6 +300,23 @@ impl SourceOptions {
     }
 }
 
+/// A batch of `events` from a dummy source with a detached token, for the
+/// processors' tests.
+#[cfg(test)]
+pub(crate) fn test_batch(events: Vec<Event>) -> crate::EventBatch {
+    crate::EventBatch {
+        source: std::sync::Arc::new(crate::SourceTags {
+            path: "/x.log".into(),
+            dev: 0,
+            inode: 0,
+            config: std::sync::Arc::from("t"),
+        }),
+        events,
+        bytes: 0,
+        ack: crate::AckToken::detached(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -543,7 +543,7 @@ impl Parser for RegexParser {
 mod tests {
     use super::*;
     use crate::process::{CONTENT, RAW_LOG};
-    use crate::{AckToken, SourceTags, Timestamp};
+    use crate::Timestamp;
     use bytes::Bytes;
     use proptest::prelude::*;
     use std::sync::Arc;
@@ -569,17 +569,7 @@ mod tests {
     }
 
     fn batch(lines: &[&str]) -> EventBatch {
-        EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/x.log".into(),
-                dev: 0,
-                inode: 0,
-                config: Arc::from("t"),
-            }),
-            events: lines.iter().map(|l| ev(l)).collect(),
-            bytes: 0,
-            ack: AckToken::detached(),
-        }
+        crate::process::test_batch(lines.iter().map(|l| ev(l)).collect())
     }
 
     #[test]

@@ -814,7 +814,8 @@ impl Parser for TimestampParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AckToken, Field, FieldKey, SourceTags};
+    use crate::process::test_batch;
+    use crate::{Field, FieldKey};
     use bytes::Bytes;
     use proptest::prelude::*;
 
@@ -856,20 +857,6 @@ mod tests {
                 nanos: 0,
             },
         )
-    }
-
-    fn batch(events: Vec<Event>) -> EventBatch {
-        EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/x.log".into(),
-                dev: 0,
-                inode: 0,
-                config: Arc::from("t"),
-            }),
-            events,
-            bytes: 0,
-            ack: AckToken::detached(),
-        }
     }
 
     #[test]
@@ -1260,7 +1247,7 @@ mod tests {
     fn processor_sets_time_counts_failures_and_keeps_events() {
         let mut p = parser("%Y-%m-%d %H:%M:%S.%f");
         assert_eq!(p.name(), NAME);
-        let mut b = batch(vec![
+        let mut b = test_batch(vec![
             ev(b"2026-11-23 13:20:53.5 INFO a", T0 + 1),
             ev(b"garbage", T0 + 1),
             ev(b"", T0 + 1),
@@ -1303,7 +1290,7 @@ mod tests {
             key: FieldKey::from_static(&"time"),
             value: Bytes::from_static(b"1795440000").into(),
         });
-        let mut b = batch(vec![e, ev(b"1795440000", T0)]);
+        let mut b = test_batch(vec![e, ev(b"1795440000", T0)]);
         p.process(&mut b);
         assert_eq!(b.events[0].time.secs, 1_795_440_000);
         // No such field: untouched, not a failure.
@@ -1317,7 +1304,7 @@ mod tests {
         let f = "%Y-%m-%d %H:%M:%S";
         let mut p = parser(f);
         let read = T0 + 300;
-        let mut b = batch(vec![
+        let mut b = test_batch(vec![
             ev(b"2026-11-23 13:20:53", read), // exactly at the edge: kept
             ev(b"2026-11-23 13:20:52", read), // one second older: dropped
             ev(b"2020-01-01 00:00:00", read), // old: dropped
@@ -1346,7 +1333,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let mut b = batch(vec![ev(b"2000-01-01 00:00:00", read)]);
+        let mut b = test_batch(vec![ev(b"2000-01-01 00:00:00", read)]);
         p.process(&mut b);
         assert_eq!(b.events.len(), 1);
         assert_eq!(p.stats().dropped, 0);
@@ -1362,7 +1349,7 @@ mod tests {
             secs: T0 + 11,
             nanos: 0,
         }));
-        let mut b = batch(vec![
+        let mut b = test_batch(vec![
             ev(b"2026-11-23 13:20:53", 0),
             ev(b"2026-11-23 13:20:54", 0),
         ]);
@@ -1370,7 +1357,7 @@ mod tests {
         assert_eq!(b.events.len(), 1);
         assert_eq!(b.events[0].time.secs, T0 + 1);
         p.set_clock(None);
-        let mut b = batch(vec![ev(b"2026-11-23 13:20:53", T0)]);
+        let mut b = test_batch(vec![ev(b"2026-11-23 13:20:53", T0)]);
         p.process(&mut b);
         assert_eq!(b.events.len(), 1);
     }
