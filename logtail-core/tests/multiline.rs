@@ -9,7 +9,7 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use encoding_rs::GBK;
@@ -117,21 +117,9 @@ fn drive_events(
     input: &mut FileInput,
     out: &mut Got,
     timeout: Duration,
-    mut done: impl FnMut(&Got) -> bool,
+    done: impl FnMut(&Got) -> bool,
 ) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let idle = poll_events(input, out) == Progress::Idle;
-        if idle && done(out) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        if idle {
-            input.wait(Duration::from_millis(10));
-        }
-    }
+    common::drive_with(input, out, poll_events, timeout, done)
 }
 
 fn contents(got: &Got) -> Vec<String> {

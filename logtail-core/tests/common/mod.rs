@@ -51,11 +51,23 @@ pub fn drive(
     input: &mut FileInput,
     out: &mut Vec<Bytes>,
     timeout: Duration,
-    mut done: impl FnMut(&[Bytes]) -> bool,
+    done: impl FnMut(&[Bytes]) -> bool,
+) -> bool {
+    let mut done = done;
+    drive_with(input, out, poll_once, timeout, |o: &Vec<Bytes>| done(o))
+}
+
+/// [`drive`] with any collector: `poll` polls once into `out`.
+pub fn drive_with<T>(
+    input: &mut FileInput,
+    out: &mut T,
+    poll: impl Fn(&mut FileInput, &mut T) -> Progress,
+    timeout: Duration,
+    mut done: impl FnMut(&T) -> bool,
 ) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        let idle = poll_once(input, out) == Progress::Idle;
+        let idle = poll(input, out) == Progress::Idle;
         if idle && done(out) {
             return true;
         }
