@@ -89,14 +89,7 @@ impl fmt::Debug for HttpRequest {
 
 /// Uppercase hex MD5 of a body (`Content-MD5` as SLS wants it).
 pub fn content_md5(body: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let d = Md5::digest(body);
-    let mut s = String::with_capacity(32);
-    for b in d {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
-    }
-    s
+    super::sign::hex(&Md5::digest(body), true)
 }
 
 /// Builds the signed PutLogs request.

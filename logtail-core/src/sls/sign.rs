@@ -219,15 +219,26 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 
 /// Lowercase hex SHA-256 of a body (the `x-log-content-sha256` header).
 pub fn content_sha256(body: &[u8]) -> String {
-    hex_lower(&Sha256::digest(body))
+    hex(&Sha256::digest(body), false)
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Hex of `bytes`, two digits a byte, in lower or upper case (SHA-256
+/// and hash keys are written in lower case, `Content-MD5` in upper case).
+///
+/// ```
+/// assert_eq!(logtail_core::sls::sign::hex(&[0x0a, 0xff], false), "0aff");
+/// assert_eq!(logtail_core::sls::sign::hex(&[0x0a, 0xff], true), "0AFF");
+/// ```
+pub fn hex(bytes: &[u8], upper: bool) -> String {
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
+        s.push(digits[usize::from(b >> 4)] as char);
+        s.push(digits[usize::from(b & 15)] as char);
     }
     s
 }
@@ -370,7 +381,7 @@ pub fn sign_v4(
     let canonical = canonical_request_v4(method, path, query, headers, payload_sha256);
     let string_to_sign = format!(
         "SLS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
-        hex_lower(&Sha256::digest(canonical.as_bytes()))
+        hex(&Sha256::digest(canonical.as_bytes()), false)
     );
     let mut key = hmac_sha256(
         format!("aliyun_v4{}", creds.secret.expose()).as_bytes(),
@@ -379,7 +390,7 @@ pub fn sign_v4(
     for part in [region, "sls", "aliyun_v4_request"] {
         key = hmac_sha256(&key, part.as_bytes());
     }
-    let sig = hex_lower(&hmac_sha256(&key, string_to_sign.as_bytes()));
+    let sig = hex(&hmac_sha256(&key, string_to_sign.as_bytes()), false);
     format!(
         "SLS4-HMAC-SHA256 Credential={}/{scope},Signature={sig}",
         creds.access_key_id

@@ -223,12 +223,7 @@ impl Batcher {
                 h.update(v);
             }
         }
-        let d = h.finalize();
-        let mut s = String::with_capacity(32);
-        for b in d {
-            s.push_str(&format!("{b:02x}"));
-        }
-        Some(s)
+        Some(logtail_core::sls::sign::hex(&h.finalize(), false))
     }
 
     /// Adds a batch's events; returns the groups that filled up.

@@ -157,7 +157,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     /// Everything a sender needs.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
         opts: SlsOptions,
