@@ -292,6 +292,12 @@ fn kind(v: &Value) -> &'static str {
 impl PipelineConfig {
     /// Loads a config file; its name is the file name without extension.
     pub fn load(path: &Path) -> Result<PipelineConfig, ConfigError> {
+        Self::load_with_text(path).map(|(c, _)| c)
+    }
+
+    /// [`PipelineConfig::load`], also returning the text it parsed (so a
+    /// caller can tell whether the file changed without reading it again).
+    pub fn load_with_text(path: &Path) -> Result<(PipelineConfig, String), ConfigError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             origin: origin.clone(),
@@ -303,7 +309,7 @@ impl PipelineConfig {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "config".into());
         let json = path.extension().is_some_and(|e| e == "json");
-        Self::parse(&name, &origin, &text, json)
+        Self::parse(&name, &origin, &text, json).map(|c| (c, text))
     }
 
     /// Parses config text. `json` forces JSON; otherwise text starting with

@@ -305,8 +305,8 @@ impl LocalConfigs {
     fn load(&self) -> Result<Vec<(PipelineConfig, u64)>, ConfigError> {
         let mut out: Vec<(PipelineConfig, u64)> = Vec::new();
         for p in self.paths() {
-            let c = PipelineConfig::load(&p)?;
-            let hash = std::fs::read(&p).map(|b| fnv(&b)).unwrap_or(0);
+            let (c, text) = PipelineConfig::load_with_text(&p)?;
+            let hash = fnv(text.as_bytes());
             if let Some((other, _)) = out.iter().find(|(o, _)| o.name == c.name) {
                 return Err(ConfigError {
                     origin: c.origin.clone(),
