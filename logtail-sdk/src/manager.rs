@@ -98,7 +98,6 @@ impl PipelineManager {
     }
 
     fn start(&self, cfg: &PipelineConfig) -> Result<RunningPipeline, String> {
-        check_accounts(cfg, &self.ctx)?;
         let mut cfg = cfg.clone();
         for i in &mut cfg.inputs {
             let InputConfig::File(o) = i;
@@ -121,7 +120,7 @@ impl PipelineManager {
         // interrupts the running one.
         check_accounts(&cfg, &self.ctx)?;
         let old = self.running.remove(&cfg.name);
-        if let Some((_, p)) = old.as_ref().map(|(c, p)| (c, p)) {
+        if let Some((_, p)) = &old {
             tracing::info!(pipeline = %p.name(), "stopping to apply a new version");
         }
         let old_cfg = old.map(|(c, p)| {
