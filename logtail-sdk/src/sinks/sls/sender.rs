@@ -472,10 +472,7 @@ impl Shared {
 
     /// Writes a group to the disk buffer and acknowledges it.
     pub fn spill_job(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
-        let mut buf = Vec::new();
-        job.encode(&mut buf);
-        let pushed = Self::with_queue(&self.spill, |q| q.push_at(&buf, created));
-        match pushed {
+        match Self::store(&self.spill, job, created) {
             Ok(_) => {
                 self.stats.spilled_groups.fetch_add(1, Ordering::Relaxed);
                 acks.delivered();
@@ -490,10 +487,15 @@ impl Shared {
         }
     }
 
-    pub(crate) fn set_aside(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
+    /// Writes a job into `q`, keeping its creation time.
+    fn store(q: &Mutex<Option<SpillQueue>>, job: &Job, created: SystemTime) -> Result<(), String> {
         let mut buf = Vec::new();
         job.encode(&mut buf);
-        let pushed = Self::with_queue(&self.rejected, |q| q.push_at(&buf, created));
+        Self::with_queue(q, |q| q.push_at(&buf, created)).map(|_| ())
+    }
+
+    pub(crate) fn set_aside(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
+        let pushed = Self::store(&self.rejected, job, created);
         self.stats.rejected_groups.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = pushed {
             tracing::error!(sink = %self.name, "cannot keep a refused LogGroup: {e}; dropped");
