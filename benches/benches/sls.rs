@@ -227,6 +227,30 @@ fn sls(c: &mut Criterion) {
     });
     g.finish();
 
+    // The real nginx sample (shared/data, 308-byte lines, compresses about
+    // 6×), repeated to 32 MiB; skipped when the sample is not beside the repo.
+    if let Some(sample) = logtail_benches::nginx_sample() {
+        let real = Bytes::from(logtail_benches::repeat_lines(&sample, 32 << 20));
+        let revs = events(&real);
+        let mut g = c.benchmark_group("sls_nginx_sample");
+        g.throughput(Throughput::Bytes(real.len() as u64));
+        g.sample_size(10);
+        for (name, kind, sig) in [
+            ("lz4_v1", CompressType::Lz4, &v1),
+            ("zstd_v1", CompressType::Zstd, &v1),
+        ] {
+            g.bench_function(name, |b| {
+                b.iter(|| black_box(ours(black_box(&revs), kind, sig, &creds)))
+            });
+        }
+        g.bench_function("official_lz4_v1", |b| {
+            b.iter(|| black_box(official(black_box(&revs))))
+        });
+        g.finish();
+    } else {
+        eprintln!("sls_nginx_sample skipped: no nginx sample (set LOGTAIL_NGINX_SAMPLE)");
+    }
+
     // zstd levels on one 512 KiB group, to pick the level.
     let mut builder = LogGroupBuilder::new();
     for ev in &evs {

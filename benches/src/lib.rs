@@ -157,3 +157,43 @@ impl AccessLogGen {
         n
     }
 }
+
+/// The real nginx access-log sample gathered for this project
+/// (`shared/data/nginx`, 1 000 lines of a web shop's log), or the file named
+/// by `LOGTAIL_NGINX_SAMPLE`. `None` when neither exists: the sample lives
+/// beside the repository, not in it, so benches skip what needs it.
+pub fn nginx_sample() -> Option<Vec<u8>> {
+    let path = std::env::var_os("LOGTAIL_NGINX_SAMPLE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/data/nginx/nginx_access_shop_1000.log")
+        });
+    let mut data = std::fs::read(path).ok()?;
+    if data.is_empty() {
+        return None;
+    }
+    if data.last() != Some(&b'\n') {
+        data.push(b'\n');
+    }
+    Some(data)
+}
+
+/// `sample` repeated (whole copies, then whole lines) until at least
+/// `target` bytes. Repeats are farther apart than lz4's 64 KiB window for
+/// samples larger than that, so they do not flatter lz4's ratio.
+pub fn repeat_lines(sample: &[u8], target: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(target + sample.len());
+    while out.len() < target {
+        let room = target - out.len();
+        if room >= sample.len() {
+            out.extend_from_slice(sample);
+        } else {
+            // Up to the end of the line that crosses `target`.
+            let from = room.saturating_sub(1);
+            let end = memchr::memchr(b'\n', &sample[from..]).map_or(sample.len(), |i| from + i + 1);
+            out.extend_from_slice(&sample[..end]);
+        }
+    }
+    out
+}

@@ -4,7 +4,7 @@
 //! cargo build --release -p logtail-examples -p logtail-benches
 //! target/release/logtail-bench catch-up --size-mb 1024     # ship a 1 GiB file to flusher_blackhole
 //! target/release/logtail-bench steady --rate-mbps 10 --seconds 20
-//! target/release/logtail-bench sls --size-mb 512 [--compress lz4|zstd] [--signature v1|v4]
+//! target/release/logtail-bench sls --size-mb 512 [--compress lz4|zstd] [--signature v1|v4] [--data generated|nginx-sample]
 //! target/release/logtail-bench sls-compare --size-mb 512 [--compress lz4|zstd]
 //! ```
 //! Prints MB/s, the agent's CPU seconds (from /proc/PID/stat) and its peak
@@ -13,6 +13,8 @@
 //! `sls` ships a file of generated nginx access lines with the real agent's
 //! `flusher_sls` to the loopback SLS receiver running in this process (in
 //! count-only mode: every request is still verified and decoded).
+//! `--data nginx-sample` ships the real nginx sample from `shared/data`
+//! (or `LOGTAIL_NGINX_SAMPLE`) repeated to the size instead.
 //!
 //! `sls-compare` sends the same lines, in-process, through our `SlsSink`
 //! and through the official `aliyun-log-producer`, each phase in a child
@@ -50,11 +52,13 @@ struct Opts {
     endpoint: String,
     /// `sls-compare`: bound on our sink's unacknowledged 1 MiB batches.
     window: usize,
+    /// `sls`: `generated` (AccessLogGen) or `nginx-sample`.
+    data: String,
 }
 
 fn parse_args() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("usage: logtail-bench catch-up|steady|sls|sls-compare [--size-mb N] [--rate-mbps N] [--seconds N] [--line-bytes N] [--compress lz4|zstd|none] [--signature v1|v4] [--agent PATH] [--receiver PATH]")?;
+    let mode = args.next().ok_or("usage: logtail-bench catch-up|steady|sls|sls-compare [--size-mb N] [--rate-mbps N] [--seconds N] [--line-bytes N] [--compress lz4|zstd|none] [--signature v1|v4] [--data generated|nginx-sample] [--agent PATH] [--receiver PATH]")?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut o = Opts {
         agent: exe.with_file_name("logtail-agent"),
@@ -68,6 +72,7 @@ fn parse_args() -> Result<Opts, String> {
         which: String::new(),
         endpoint: String::new(),
         window: 16,
+        data: "generated".into(),
         mode,
     };
     while let Some(flag) = args.next() {
@@ -88,6 +93,7 @@ fn parse_args() -> Result<Opts, String> {
             "--which" => o.which = val,
             "--endpoint" => o.endpoint = val,
             "--window" => o.window = num(&val)? as usize,
+            "--data" => o.data = val,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -96,7 +102,41 @@ fn parse_args() -> Result<Opts, String> {
 
 /// CPU seconds (user + system) of a process.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds of a process's threads, summed by thread name with digits
+/// dropped (`sls-send-3` → `sls-send-`), largest first: where the CPU went.
+fn cpu_by_thread(pid: u32) -> String {
+    let mut by: Vec<(String, f64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return String::new();
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let name: String = name
+            .trim()
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .collect();
+        let cpu = stat_cpu_seconds(&dir.join("stat").to_string_lossy());
+        match by.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += cpu,
+            None => by.push((name, cpu)),
+        }
+    }
+    by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    by.iter()
+        .filter(|(_, c)| *c > 0.0)
+        .map(|(n, c)| format!("{n} {c:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// utime + stime of a `/proc/…/stat` file, in seconds.
+fn stat_cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -330,9 +370,17 @@ fn self_cpu_seconds() -> f64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// Writes `size` bytes (rounded up to a whole line) of generated access
-/// lines to `path`; returns (bytes, lines, content bytes without newlines).
-fn write_access_log(path: &Path, size: u64) -> Result<(u64, u64, u64), String> {
+/// Writes `size` bytes (rounded up to a whole line) of access lines to
+/// `path`, generated or the real sample repeated (`data`); returns (bytes,
+/// lines, content bytes without newlines).
+fn write_access_log(path: &Path, size: u64, data: &str) -> Result<(u64, u64, u64), String> {
+    let sample = match data {
+        "generated" => None,
+        "nginx-sample" => Some(logtail_benches::nginx_sample().ok_or(
+            "no nginx sample: expected ../shared/data beside the repo or LOGTAIL_NGINX_SAMPLE",
+        )?),
+        other => return Err(format!("--data {other}: generated or nginx-sample")),
+    };
     let mut f = std::fs::File::create(path).map_err(|e| e.to_string())?;
     let mut gen = AccessLogGen::new(1);
     let mut buf = Vec::with_capacity(9 << 20);
@@ -340,7 +388,13 @@ fn write_access_log(path: &Path, size: u64) -> Result<(u64, u64, u64), String> {
     while written < size {
         buf.clear();
         let want = (size - written).min(8 << 20) as usize;
-        lines += gen.fill(&mut buf, want);
+        match &sample {
+            None => lines += gen.fill(&mut buf, want),
+            Some(sample) => {
+                buf = logtail_benches::repeat_lines(sample, want);
+                lines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+            }
+        }
         f.write_all(&buf).map_err(|e| e.to_string())?;
         written += buf.len() as u64;
     }
@@ -367,8 +421,11 @@ fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
     })
     .map_err(|e| format!("receiver: {e}"))?;
     let log = dir.join("access.log");
-    eprintln!("generating {} MiB of nginx access lines…", o.size_mb);
-    let (written, lines, content) = write_access_log(&log, o.size_mb << 20)?;
+    eprintln!(
+        "writing {} MiB of nginx access lines ({})…",
+        o.size_mb, o.data
+    );
+    let (written, lines, content) = write_access_log(&log, o.size_mb << 20, &o.data)?;
     let creds = dir.join("credentials.yaml");
     std::fs::write(
         &creds,
@@ -414,6 +471,7 @@ fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid);
+    let threads = cpu_by_thread(pid);
     let rss = peak_rss_mib(pid);
     let receiver_cpu = self_cpu_seconds() - self0;
     stop(child);
@@ -437,9 +495,10 @@ fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
     let mb = written as f64 / 1e6;
     let t99 = t99.unwrap_or(wall);
     println!(
-        "sls ({} {}): {mb:.0} MB, {lines} lines in {wall:.2} s wall = {:.0} MB/s (99 % of the lines after {t99:.2} s = {:.0} MB/s; the last group waits MaxBatchDelay); agent CPU {cpu:.2} s = {:.2} CPU-s per GB; agent peak RSS {rss:.1} MiB; receiver (this process) CPU {receiver_cpu:.2} s; load before {load}",
+        "sls ({} {}, {}): {mb:.0} MB, {lines} lines in {wall:.2} s wall = {:.0} MB/s (99 % of the lines after {t99:.2} s = {:.0} MB/s; the last group waits MaxBatchDelay); agent CPU {cpu:.2} s = {:.2} CPU-s per GB ({threads}); agent peak RSS {rss:.1} MiB; receiver (this process) CPU {receiver_cpu:.2} s; load before {load}",
         o.compress,
         o.signature,
+        o.data,
         mb / wall,
         0.99 * mb / t99,
         cpu / (mb / 1e3),
