@@ -73,6 +73,10 @@ pub enum CompressError {
     /// zstd failed to compress (out of memory).
     #[error("zstd compression failed: {0}")]
     ZstdCompress(#[source] std::io::Error),
+    /// lz4 did not fit its output (cannot happen with the bound we size
+    /// the output to; reported rather than sending an empty body).
+    #[error("lz4 compression failed: {0}")]
+    Lz4Compress(#[source] lz4_flex::block::CompressError),
     /// The declared raw size is above the caller's limit.
     #[error("declared raw size {raw_size} exceeds the limit of {max_raw} bytes")]
     RawSizeTooLarge {
@@ -133,8 +137,13 @@ pub fn compress(kind: CompressType, raw: &[u8], out: &mut Vec<u8>) -> Result<(),
         CompressType::Lz4 => {
             out.resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
             // Cannot fail: `out` has the maximum output size.
-            let n = lz4_flex::block::compress_into(raw, out).unwrap_or(0);
-            out.truncate(n);
+            match lz4_flex::block::compress_into(raw, out) {
+                Ok(n) => out.truncate(n),
+                Err(e) => {
+                    out.clear();
+                    return Err(CompressError::Lz4Compress(e));
+                }
+            }
         }
         CompressType::Zstd => {
             out.reserve(zstd::zstd_safe::compress_bound(raw.len()));
