@@ -302,8 +302,9 @@ impl Utf16Framer {
             return 0;
         }
         if self.skipping {
+            // The truncated line has not ended: keep dropping until its
+            // newline, as the byte framer does.
             self.stats.truncated_bytes += buf.len() as u64;
-            self.skipping = false;
             return buf.len();
         }
         let mut end = buf.len();
@@ -358,6 +359,36 @@ mod tests {
             out.push(String::from_utf8(s).unwrap());
         }
         (out, bad)
+    }
+
+    #[test]
+    fn flush_partial_keeps_skipping_a_truncated_line() {
+        let order = Utf16Order::Le;
+        let opts = FramerOptions {
+            max_line_bytes: 4,
+            long_lines: LongLinePolicy::Truncate,
+            strip_cr: false,
+        };
+        let mut f = Utf16Framer::new(opts, order);
+        let mut lines = Vec::new();
+        // Five units and half of a sixth, no newline: one 2-unit piece out,
+        // the rest of the line dropped.
+        let mut head = utf16("01234", order, false);
+        head.push(b'5');
+        let n = f.frame(&head, |r| lines.push(r));
+        assert_eq!(lines, vec![0..4]);
+        assert_eq!(
+            f.flush_partial(&head[n..], |r| lines.push(r)),
+            head.len() - n
+        );
+        // The line goes on after the flush; its end is still dropped.
+        let mut rest = vec![0u8];
+        rest.extend(utf16("abc\nok\n", order, false));
+        let mut after = Vec::new();
+        f.frame(&rest[1..], |r| after.push(rest[1..][r].to_vec()));
+        assert_eq!(after, vec![utf16("ok", order, false)]);
+        assert_eq!(f.stats().truncated_lines, 1);
+        assert_eq!(lines.len(), 1);
     }
 
     #[test]
