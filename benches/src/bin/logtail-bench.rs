@@ -4,7 +4,7 @@
 //! cargo build --release -p logtail-examples -p logtail-benches
 //! target/release/logtail-bench catch-up --size-mb 1024     # ship a 1 GiB file to flusher_blackhole
 //! target/release/logtail-bench steady --rate-mbps 10 --seconds 20
-//! target/release/logtail-bench sls --size-mb 512 [--compress lz4|zstd] [--signature v1|v4] [--data generated|nginx-sample]
+//! target/release/logtail-bench sls --size-mb 512 [--compress lz4|zstd] [--signature v1|v4] [--data generated|nginx-sample] [--runs N] [--pin-agent CPU]
 //! target/release/logtail-bench sls-compare --size-mb 512 [--compress lz4|zstd]
 //! ```
 //! Prints MB/s, the agent's CPU seconds (from /proc/PID/stat) and its peak
@@ -14,7 +14,10 @@
 //! `flusher_sls` to the loopback SLS receiver running in this process (in
 //! count-only mode: every request is still verified and decoded).
 //! `--data nginx-sample` ships the real nginx sample from `shared/data`
-//! (or `LOGTAIL_NGINX_SAMPLE`) repeated to the size instead.
+//! (or `LOGTAIL_NGINX_SAMPLE`) repeated to the size instead. `--runs N`
+//! repeats the run on the same file and prints min / median / max agent
+//! CPU per GB (this machine's figures vary by ±15 % run to run);
+//! `--pin-agent CPU` keeps the agent on that CPU and the receiver off it.
 //!
 //! `sls-compare` sends the same lines, in-process, through our `SlsSink`
 //! and through the official `aliyun-log-producer`, each phase in a child
@@ -54,11 +57,15 @@ struct Opts {
     window: usize,
     /// `sls`: `generated` (AccessLogGen) or `nginx-sample`.
     data: String,
+    /// `sls`: how many runs on the same file (min / median / max printed).
+    runs: usize,
+    /// `sls`: run the agent on this CPU only and the receiver on the others.
+    pin_agent: Option<usize>,
 }
 
 fn parse_args() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
-    let mode = args.next().ok_or("usage: logtail-bench catch-up|steady|sls|sls-compare [--size-mb N] [--rate-mbps N] [--seconds N] [--line-bytes N] [--compress lz4|zstd|none] [--signature v1|v4] [--data generated|nginx-sample] [--agent PATH] [--receiver PATH]")?;
+    let mode = args.next().ok_or("usage: logtail-bench catch-up|steady|sls|sls-compare [--size-mb N] [--rate-mbps N] [--seconds N] [--line-bytes N] [--compress lz4|zstd|none] [--signature v1|v4] [--data generated|nginx-sample] [--runs N] [--pin-agent CPU] [--agent PATH] [--receiver PATH]")?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut o = Opts {
         agent: exe.with_file_name("logtail-agent"),
@@ -73,6 +80,8 @@ fn parse_args() -> Result<Opts, String> {
         endpoint: String::new(),
         window: 16,
         data: "generated".into(),
+        runs: 1,
+        pin_agent: None,
         mode,
     };
     while let Some(flag) = args.next() {
@@ -94,6 +103,8 @@ fn parse_args() -> Result<Opts, String> {
             "--endpoint" => o.endpoint = val,
             "--window" => o.window = num(&val)? as usize,
             "--data" => o.data = val,
+            "--runs" => o.runs = num(&val)? as usize,
+            "--pin-agent" => o.pin_agent = Some(num(&val)? as usize),
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -182,6 +193,17 @@ fn start_agent_with(
     flushers: &str,
     extra: &[&str],
 ) -> Result<Child, String> {
+    spawn_agent(agent_command(agent, dir, log_glob, flushers, extra)?, agent)
+}
+
+/// The agent's command line; writes its config into `dir`.
+fn agent_command(
+    agent: &Path,
+    dir: &Path,
+    log_glob: &Path,
+    flushers: &str,
+    extra: &[&str],
+) -> Result<Command, String> {
     let cfg = dir.join("bench.yaml");
     std::fs::write(
         &cfg,
@@ -191,22 +213,67 @@ fn start_agent_with(
         ),
     )
     .map_err(|e| e.to_string())?;
-    Command::new(agent)
-        .args(extra)
+    let mut cmd = Command::new(agent);
+    cmd.args(extra)
         .arg("--config")
         .arg(&cfg)
         .arg("--data-dir")
         .arg(dir.join("data"))
         .arg("--log-level")
         .arg("warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "cannot start {}: {e} (build it: cargo build --release -p logtail-examples)",
-                agent.display()
-            )
-        })
+        .stdout(Stdio::null());
+    Ok(cmd)
+}
+
+fn spawn_agent(mut cmd: Command, agent: &Path) -> Result<Child, String> {
+    cmd.spawn().map_err(|e| {
+        format!(
+            "cannot start {}: {e} (build it: cargo build --release -p logtail-examples)",
+            agent.display()
+        )
+    })
+}
+
+/// Runs the child on CPU `cpu` only.
+fn pin_child(cmd: &mut Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the hook only calls the async-signal-
+    // safe sched_setaffinity on a set built on its own stack.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Keeps this process (and the threads it starts later) off CPU `cpu`.
+fn pin_self_away_from(cpu: usize) -> Result<(), String> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if n < 2 || cpu >= n {
+        return Err(format!(
+            "--pin-agent {cpu}: needs another CPU of {n} for the receiver"
+        ));
+    }
+    // SAFETY: a zeroed cpu_set_t is valid; the call reads the set we own.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in (0..n).filter(|&c| c != cpu) {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(format!(
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 fn wait_acked(ckpt: &Path, size: u64, limit: Duration) -> Result<Duration, String> {
@@ -409,10 +476,58 @@ fn compress_of(o: &Opts) -> Result<logtail_core::sls::CompressType, String> {
 }
 
 /// End to end: a file of access lines → the real agent's flusher_sls →
-/// the loopback receiver in this process.
+/// the loopback receiver in this process; `--runs` times on the same file,
+/// each run with a fresh receiver and agent data directory.
 fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
-    use logtail_examples::sls_receiver::{Receiver, ReceiverOptions};
     compress_of(o)?;
+    let log = dir.join("access.log");
+    eprintln!(
+        "writing {} MiB of nginx access lines ({})…",
+        o.size_mb, o.data
+    );
+    let file = write_access_log(&log, o.size_mb << 20, &o.data)?;
+    let creds = dir.join("credentials.yaml");
+    std::fs::write(
+        &creds,
+        format!("AccessKeyId: {KEY_ID}\nAccessKeySecret: {KEY_SECRET}\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    if let Some(cpu) = o.pin_agent {
+        // This process (the receiver) on the other CPUs, the agent on its own.
+        pin_self_away_from(cpu)?;
+    }
+    let mut per_gb = Vec::new();
+    for run in 0..o.runs.max(1) {
+        let run_dir = dir.join(format!("run{run}"));
+        std::fs::create_dir_all(&run_dir).map_err(|e| e.to_string())?;
+        per_gb.push(sls_run(o, &run_dir, &log, &creds, file)?);
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    if per_gb.len() > 1 {
+        per_gb.sort_by(f64::total_cmp);
+        println!(
+            "sls ({} {}, {}) over {} runs: agent CPU-s per GB min {:.2}, median {:.2}, max {:.2}",
+            o.compress,
+            o.signature,
+            o.data,
+            per_gb.len(),
+            per_gb[0],
+            per_gb[per_gb.len() / 2],
+            per_gb[per_gb.len() - 1]
+        );
+    }
+    Ok(())
+}
+
+/// One `sls` run; returns the agent's CPU seconds per GB.
+fn sls_run(
+    o: &Opts,
+    dir: &Path,
+    log: &Path,
+    creds: &Path,
+    (written, lines, content): (u64, u64, u64),
+) -> Result<f64, String> {
+    use logtail_examples::sls_receiver::{Receiver, ReceiverOptions};
     let r = Receiver::start(ReceiverOptions {
         access_key_id: KEY_ID.into(),
         access_key_secret: KEY_SECRET.into(),
@@ -420,18 +535,6 @@ fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
         ..ReceiverOptions::default()
     })
     .map_err(|e| format!("receiver: {e}"))?;
-    let log = dir.join("access.log");
-    eprintln!(
-        "writing {} MiB of nginx access lines ({})…",
-        o.size_mb, o.data
-    );
-    let (written, lines, content) = write_access_log(&log, o.size_mb << 20, &o.data)?;
-    let creds = dir.join("credentials.yaml");
-    std::fs::write(
-        &creds,
-        format!("AccessKeyId: {KEY_ID}\nAccessKeySecret: {KEY_SECRET}\n"),
-    )
-    .map_err(|e| e.to_string())?;
     let flusher = format!(
         "  - Type: flusher_sls\n    Project: bench\n    Logstore: access\n    Region: cn-hangzhou\n    Endpoint: {}\n    CompressType: {}\n    SignatureVersion: {}\n",
         r.endpoint(),
@@ -441,13 +544,17 @@ fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
     let load = loadavg();
     let self0 = self_cpu_seconds();
     let t0 = Instant::now();
-    let mut child = start_agent_with(
+    let mut cmd = agent_command(
         &o.agent,
         dir,
-        &log,
+        log,
         &flusher,
         &["--credentials-file", creds.to_str().ok_or("path")?],
     )?;
+    if let Some(cpu) = o.pin_agent {
+        pin_child(&mut cmd, cpu);
+    }
+    let mut child = spawn_agent(cmd, &o.agent)?;
     let pid = child.id();
     let limit = Duration::from_secs(900);
     let mut failure = None;
@@ -503,7 +610,7 @@ fn sls(o: &Opts, dir: &Path) -> Result<(), String> {
         0.99 * mb / t99,
         cpu / (mb / 1e3),
     );
-    Ok(())
+    Ok(cpu / (mb / 1e3))
 }
 
 fn loadavg() -> String {
