@@ -13,24 +13,71 @@
 //! collects a file with one config only. A config with
 //! `AllowingIncludedByMultiConfigs: true` collects the files it matches
 //! whatever the others do, and does not keep others from them.
+//!
+//! When a file changes hands (a config earlier in name order is added, or
+//! its owner is removed), the old owner stops reading it and, once what it
+//! read is acknowledged, hands its position over through the
+//! [`ClaimRegistry`]; the new owner starts there. Neither doubles nor skips
+//! a line. (Across an agent restart, positions are not handed over: a file
+//! whose owner changed while the agent was down is treated as new to its
+//! owner.)
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
-use logtail_core::file::{FileClaims, PathMatcher};
+use logtail_core::file::{FileClaims, FileId, Handover, PathMatcher, Signature};
 
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
 use crate::pipeline::{BuildContext, Pipeline, RunningPipeline};
 
-/// The configs that currently run, for [`FileClaims`].
+/// How long a new owner waits for the old one to give a file up before it
+/// starts on its own (the old owner's sink may be stuck).
+const HANDOVER_WAIT: Duration = Duration::from_secs(60);
+/// How long a given-up position waits for a new owner.
+const RELEASE_KEPT: Duration = Duration::from_secs(3600);
+
+/// The configs that currently run, for [`FileClaims`], and the files
+/// changing hands between them.
 #[derive(Debug, Default)]
 pub struct ClaimRegistry {
     configs: RwLock<BTreeMap<String, (Vec<PathMatcher>, bool)>>,
+    files: Mutex<Files>,
+}
+
+#[derive(Debug, Default)]
+struct Files {
+    /// The configs that have each file open.
+    open: HashMap<FileId, Vec<String>>,
+    /// Files given up: by which config, where, with which head, when.
+    released: HashMap<FileId, Released>,
+    /// Since when a config waits for another to give a file up.
+    waiting: HashMap<(String, FileId), Instant>,
+}
+
+#[derive(Debug)]
+struct Released {
+    by: String,
+    offset: u64,
+    signature: Signature,
+    at: Instant,
 }
 
 impl ClaimRegistry {
+    /// Whether `config` collects regardless of the others (forced).
+    fn forced(&self, config: &str) -> bool {
+        self.configs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(config)
+            .is_some_and(|(_, forced)| *forced)
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, Files> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn set(&self, cfg: &PipelineConfig) {
         let matchers = cfg
             .inputs
@@ -63,6 +110,75 @@ impl FileClaims for ClaimRegistry {
             .iter()
             .take_while(|(name, _)| name.as_str() < config)
             .any(|(_, (matchers, forced))| !*forced && matchers.iter().any(|m| m.matches(path)))
+    }
+
+    fn handover(&self, config: &str, file: FileId) -> Handover {
+        // A forced config reads on its own: nothing to hand over.
+        if self.forced(config) {
+            return Handover::None;
+        }
+        let mut files = self.files();
+        let others_read = files
+            .open
+            .get(&file)
+            .is_some_and(|by| by.iter().any(|c| c != config && !self.forced(c)));
+        let key = (config.to_owned(), file);
+        if others_read {
+            let since = *files
+                .waiting
+                .entry(key.clone())
+                .or_insert_with(Instant::now);
+            if since.elapsed() < HANDOVER_WAIT {
+                return Handover::Wait;
+            }
+            tracing::warn!(
+                config,
+                "the previous owner of a file did not give it up within {HANDOVER_WAIT:?}: starting without its position"
+            );
+        }
+        files.waiting.remove(&key);
+        match files.released.remove(&file) {
+            // Our own position is in our checkpoint.
+            Some(r) if r.by != config => Handover::From {
+                offset: r.offset,
+                signature: r.signature,
+            },
+            _ => Handover::None,
+        }
+    }
+
+    fn opened(&self, config: &str, file: FileId) {
+        let mut files = self.files();
+        let by = files.open.entry(file).or_default();
+        if !by.iter().any(|c| c == config) {
+            by.push(config.to_owned());
+        }
+    }
+
+    fn closed(&self, config: &str, file: FileId, released_at: Option<(u64, Signature)>) {
+        let forced = self.forced(config);
+        let mut files = self.files();
+        if let Some(by) = files.open.get_mut(&file) {
+            by.retain(|c| c != config);
+            if by.is_empty() {
+                files.open.remove(&file);
+            }
+        }
+        if let Some((offset, signature)) = released_at.filter(|_| !forced) {
+            files.released.insert(
+                file,
+                Released {
+                    by: config.to_owned(),
+                    offset,
+                    signature,
+                    at: Instant::now(),
+                },
+            );
+        }
+        files.released.retain(|_, r| r.at.elapsed() < RELEASE_KEPT);
+        files
+            .waiting
+            .retain(|_, since| since.elapsed() < 2 * HANDOVER_WAIT);
     }
 }
 
@@ -201,4 +317,74 @@ fn check_accounts(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(configs: &[(&str, bool)]) -> ClaimRegistry {
+        let r = ClaimRegistry::default();
+        for (name, forced) in configs {
+            r.configs
+                .write()
+                .unwrap()
+                .insert(name.to_string(), (Vec::new(), *forced));
+        }
+        r
+    }
+
+    const F: FileId = FileId { dev: 1, inode: 7 };
+
+    fn sig() -> Signature {
+        Signature::of(b"first line\n")
+    }
+
+    #[test]
+    fn the_new_owner_waits_for_the_old_one_then_starts_where_it_stopped() {
+        let r = registry(&[("a", false), ("b", false)]);
+        r.opened("b", F);
+        assert_eq!(r.handover("a", F), Handover::Wait);
+        r.closed("b", F, Some((4096, sig())));
+        assert_eq!(
+            r.handover("a", F),
+            Handover::From {
+                offset: 4096,
+                signature: sig()
+            }
+        );
+        // Taken once.
+        assert_eq!(r.handover("a", F), Handover::None);
+    }
+
+    #[test]
+    fn a_closed_file_without_a_release_hands_nothing_over() {
+        let r = registry(&[("a", false), ("b", false)]);
+        r.opened("b", F);
+        r.closed("b", F, None);
+        assert_eq!(r.handover("a", F), Handover::None);
+    }
+
+    #[test]
+    fn a_config_does_not_take_its_own_release() {
+        // A new version of the same config has the position in its checkpoint.
+        let r = registry(&[("a", false)]);
+        r.opened("a", F);
+        r.closed("a", F, Some((10, sig())));
+        assert_eq!(r.handover("a", F), Handover::None);
+    }
+
+    #[test]
+    fn forced_configs_neither_wait_nor_hand_over() {
+        let r = registry(&[("a", false), ("f", true)]);
+        r.opened("f", F);
+        // The forced reader does not keep the owner waiting…
+        assert_eq!(r.handover("a", F), Handover::None);
+        // …its position is not the owner's…
+        r.closed("f", F, Some((99, sig())));
+        assert_eq!(r.handover("a", F), Handover::None);
+        // …and it reads on its own whoever else reads.
+        r.opened("a", F);
+        assert_eq!(r.handover("f", F), Handover::None);
+    }
 }

@@ -63,9 +63,53 @@ use crate::input::{Emit, Input, Progress};
 /// (LoongCollector collects a file with one config only, unless a config
 /// sets `AllowingIncludedByMultiConfigs`). Consulted at every scan, so
 /// adding or removing a config moves files between inputs.
+///
+/// When a file changes hands, the inputs hand its position over through
+/// the claims: the old owner stops reading it, waits until what it read is
+/// acknowledged and reports where it stopped ([`FileClaims::closed`]); the
+/// new owner waits for that ([`Handover::Wait`]) and starts there
+/// ([`Handover::From`]), so no line is read twice or skipped. The default
+/// methods keep no state: the new owner then starts as with a file it has
+/// never seen.
 pub trait FileClaims: Send + Sync + std::fmt::Debug {
     /// Whether the input of config `config` may collect `path`.
     fn allows(&self, config: &str, path: &Path) -> bool;
+
+    /// Where the input of `config` starts a file it has no reader for.
+    fn handover(&self, config: &str, file: FileId) -> Handover {
+        let _ = (config, file);
+        Handover::None
+    }
+
+    /// The input of `config` opened `file`.
+    fn opened(&self, config: &str, file: FileId) {
+        let _ = (config, file);
+    }
+
+    /// The input of `config` closed `file`. `released_at` is set when it
+    /// gave the file up (another config collects it, or the input stopped):
+    /// everything before that offset was read and acknowledged; the
+    /// signature of the file's head tells a reused inode from the file.
+    fn closed(&self, config: &str, file: FileId, released_at: Option<(u64, Signature)>) {
+        let _ = (config, file, released_at);
+    }
+}
+
+/// Where a file that changes hands starts; see [`FileClaims`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// No other config had it: the usual rules (checkpoint, `TailSizeKB`).
+    None,
+    /// Another config still reads it: look again at the next scan.
+    Wait,
+    /// Another config gave it up at `offset`; `signature` is the head it
+    /// had (a file whose head differs is a new file on a reused inode).
+    From {
+        /// Everything before it was read and acknowledged.
+        offset: u64,
+        /// The head's signature when it was given up.
+        signature: Signature,
+    },
 }
 
 /// Options of the file input (LoongCollector's `input_file`).
@@ -246,6 +290,9 @@ struct Reader {
     tags: Arc<SourceTags>,
     stream: Stream,
     matched: bool,
+    /// Another config collects it now: no more reading; closed (and its
+    /// position handed over) once what was read is acknowledged.
+    disowned: bool,
     deleted: bool,
     last_size: u64,
     last_change: Instant,
@@ -517,7 +564,16 @@ impl FileInput {
         for path in scan.files {
             if let Some(c) = &self.opts.claims {
                 if !c.allows(&self.opts.config_name, &path) {
-                    continue; // another config collects it
+                    // Another config collects it: stop reading our reader of it.
+                    let reader = self
+                        .by_path
+                        .get(&path)
+                        .and_then(|id| self.readers.get_mut(id));
+                    if let Some(r) = reader.filter(|r| r.path == path && !r.disowned) {
+                        tracing::info!(path = %path.display(), offset = r.stream.read_offset, "another config collects this file now");
+                        r.disowned = true;
+                    }
+                    continue;
                 }
             }
             // Follows symlinks: a link is collected as its target's identity.
@@ -536,6 +592,7 @@ impl FileInput {
             by_path.insert(path.clone(), id);
             if let Some(r) = self.readers.get_mut(&id) {
                 r.matched = true;
+                r.disowned = false;
                 if r.path != path {
                     tracing::debug!(from = %r.path.display(), to = %path.display(), "renamed");
                     self.stats.renames += 1;
@@ -680,9 +737,27 @@ impl FileInput {
         }
         self.held_copies.remove(&id);
 
-        // 3. A checkpoint for this inode, if the head still matches.
+        // 3. Handed over by the config that collected it until now: from
+        // where it stopped, whatever our checkpoint says.
         let mut start = None;
-        if let Some(p) = self.checkpoint.get(id).cloned() {
+        if let Some(c) = &self.opts.claims {
+            match c.handover(&self.opts.config_name, id) {
+                // Looked at again at the next scan.
+                Handover::Wait => return None,
+                Handover::From { offset, signature } if signature.is_prefix_of(&head) => {
+                    start = Some(if offset <= size {
+                        tracing::info!(path = %path.display(), offset, "taking over from another config");
+                        offset
+                    } else {
+                        self.stats.truncations += 1;
+                        0
+                    });
+                }
+                Handover::From { .. } | Handover::None => {}
+            }
+        }
+        // 4. A checkpoint for this inode, if the head still matches.
+        if let Some(p) = self.checkpoint.get(id).cloned().filter(|_| start.is_none()) {
             if p.signature.is_prefix_of(&head) {
                 start = Some(if size < p.offset {
                     self.stats.truncations += 1;
@@ -697,7 +772,7 @@ impl FileInput {
                 self.dirty = true;
             }
         }
-        // 4. First sight: files present at start-up are read from their
+        // 5. First sight: files present at start-up are read from their
         // last TailSizeKB, files created later from the start.
         let start = match start {
             Some(s) => s,
@@ -730,6 +805,9 @@ impl FileInput {
     ) {
         tracing::debug!(path = %path.display(), offset = stream.read_offset, "open");
         self.stats.files_opened += 1;
+        if let Some(c) = &self.opts.claims {
+            c.opened(&self.opts.config_name, id);
+        }
         self.sources.insert(stream.source, id);
         let tags = self.tags(path, id);
         self.readers.insert(
@@ -740,6 +818,7 @@ impl FileInput {
                 tags,
                 stream,
                 matched: true,
+                disowned: false,
                 deleted: false,
                 last_size: size,
                 last_change: now,
@@ -795,6 +874,9 @@ impl FileInput {
         let Some(r) = self.readers.get_mut(&id) else {
             return Ok(Serviced::Done);
         };
+        if r.disowned {
+            return Ok(Serviced::Done); // the new owner reads on from our offset
+        }
         let state = match r.file.state() {
             Ok(s) => s,
             Err(e) => {
@@ -1059,6 +1141,12 @@ impl FileInput {
         if let Some(r) = self.readers.remove(&id) {
             tracing::debug!(path = %r.path.display(), deleted = r.deleted, "{why}");
             self.stats.files_closed += 1;
+            if let Some(c) = &self.opts.claims {
+                let released = r
+                    .disowned
+                    .then(|| (r.stream.tracker.committed(), r.stream.signature));
+                c.closed(&self.opts.config_name, id, released);
+            }
             self.sources.remove(&r.stream.source);
             if r.deleted {
                 self.checkpoint.forget(id);
@@ -1070,6 +1158,13 @@ impl FileInput {
     fn close_idle(&mut self, now: Instant) {
         let mut closing = Vec::new();
         for (id, r) in &self.readers {
+            if r.disowned {
+                // Handed over once everything read is acknowledged.
+                if r.stream.tracker.in_flight() == 0 {
+                    closing.push(*id);
+                }
+                continue;
+            }
             let drained = r.last_size <= r.stream.read_offset || r.file.is_stream() && r.deleted;
             let idle = now.duration_since(r.last_change);
             let limit = if r.matched {
@@ -1367,6 +1462,19 @@ fn process_chunk(
         partial,
         replacements,
         ml,
+    }
+}
+
+impl Drop for FileInput {
+    /// A stopping input gives up its files where what it read was
+    /// acknowledged, for another config to take over (see [`FileClaims`]).
+    fn drop(&mut self) {
+        if let Some(c) = &self.opts.claims {
+            for (id, r) in &self.readers {
+                let released = (r.stream.tracker.committed(), r.stream.signature);
+                c.closed(&self.opts.config_name, *id, Some(released));
+            }
+        }
     }
 }
 

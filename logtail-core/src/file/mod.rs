@@ -22,7 +22,7 @@ pub use decode::{Decoder, FileEncoding, Utf16Framer, Utf16Order};
 pub use discovery::{GlobError, PathMatcher, PathsSpec, Scan};
 pub use fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
 pub use framing::{Framer, FramerOptions, FramerStats, LongLinePolicy};
-pub use input::{FileClaims, FileInput, FileInputOptions, FileInputStats, InputError};
+pub use input::{FileClaims, FileInput, FileInputOptions, FileInputStats, Handover, InputError};
 pub use multiline::{
     Assembled, AssembledKind, Multiline, MultilineError, MultilineMode, MultilineOptions,
     MultilineRules, MultilineStats, UnmatchedContentTreatment,
