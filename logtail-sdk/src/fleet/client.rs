@@ -794,6 +794,58 @@ mod tests {
         assert!(parse_tag("novalue").is_err());
     }
 
+    /// A server that answers the first heartbeat with an error status (and,
+    /// against the rules, a config update) and later heartbeats with the
+    /// same update and status 0: the agent ignores the first answer's update
+    /// and applies it from a successful one.
+    #[test]
+    fn an_answer_with_an_error_status_is_ignored_and_retried() {
+        use super::super::proto::{CommonResponse, ConfigDetail, HeartbeatResponse};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let http = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let addr = http.server_addr().to_ip().unwrap();
+        let served = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&served);
+        std::thread::spawn(move || {
+            for mut req in http.incoming_requests() {
+                let mut body = Vec::new();
+                let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let status = if n == 0 { 500 } else { 0 };
+                let resp = HeartbeatResponse {
+                    common_response: Some(CommonResponse {
+                        status,
+                        error_message: b"busy".to_vec(),
+                    }),
+                    continuous_pipeline_config_updates: vec![ConfigDetail {
+                        name: "c1".into(),
+                        version: 1,
+                        detail: b"inputs: []".to_vec(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                };
+                let _ = req.respond(tiny_http::Response::from_data(resp.encode_to_vec()));
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = FleetOptions::new(vec![format!("http://{addr}")], dir.path().into());
+        options.heartbeat_interval = Duration::from_millis(50);
+        options.ip = Some(IpAddr::from([127, 0, 0, 1]));
+        let (fleet, changes) = Fleet::start(options).unwrap();
+        let change = changes.recv_timeout(Duration::from_secs(10)).unwrap();
+        let answers = served.load(Ordering::SeqCst);
+        assert!(
+            matches!(&change, ConfigChange::Upsert { name, version: 1, .. } if name == "c1"),
+            "{change:?}"
+        );
+        assert!(
+            answers >= 2,
+            "applied after {answers} answer(s): the first was an error"
+        );
+        fleet.stop();
+    }
+
     #[test]
     fn start_without_servers_fails() {
         let dir = tempfile::tempdir().unwrap();
