@@ -15,12 +15,14 @@
 //! whatever the others do, and does not keep others from them.
 //!
 //! When a file changes hands (a config earlier in name order is added, or
-//! its owner is removed), the old owner stops reading it and, once what it
-//! read is acknowledged, hands its position over through the
-//! [`ClaimRegistry`]; the new owner starts there. Neither doubles nor skips
-//! a line. (Across an agent restart, positions are not handed over: a file
-//! whose owner changed while the agent was down is treated as new to its
-//! owner.)
+//! its owner is removed), the new owner asks for it; the old owner stops
+//! reading it and, once what it read is acknowledged, hands its position
+//! over through the [`ClaimRegistry`]; the new owner starts there. Neither
+//! doubles nor skips a line. Every input reports where it closed each file,
+//! so a file that comes back to an earlier owner continues where the last
+//! reader stopped, not from that owner's older checkpoint. (Positions live
+//! in memory: across an agent restart, the owner resumes from its own
+//! checkpoint of the file, or treats the file as new.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -35,8 +37,10 @@ use crate::pipeline::{BuildContext, Pipeline, RunningPipeline};
 /// How long a new owner waits for the old one to give a file up before it
 /// starts on its own (the old owner's sink may be stuck).
 const HANDOVER_WAIT: Duration = Duration::from_secs(60);
-/// How long a given-up position waits for a new owner.
-const RELEASE_KEPT: Duration = Duration::from_secs(3600);
+/// How long a closed file's position is kept (as long as checkpoints).
+const RELEASE_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// At most this many positions are kept (the oldest go first).
+const RELEASES_MAX: usize = 65_536;
 
 /// The configs that currently run, for [`FileClaims`], and the files
 /// changing hands between them.
@@ -54,6 +58,16 @@ struct Files {
     released: HashMap<FileId, Released>,
     /// Since when a config waits for another to give a file up.
     waiting: HashMap<(String, FileId), Instant>,
+    /// Which config waits for each file.
+    wanted: HashMap<FileId, String>,
+}
+
+impl Files {
+    /// Forgets what `config` waited for (it stopped or changed).
+    fn forget_waits(&mut self, config: &str) {
+        self.waiting.retain(|(c, _), _| c != config);
+        self.wanted.retain(|_, c| c != config);
+    }
 }
 
 #[derive(Debug)]
@@ -90,6 +104,7 @@ impl ClaimRegistry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(cfg.name.clone(), (matchers, cfg.allow_multi_configs));
+        self.files().forget_waits(&cfg.name);
     }
 
     fn remove(&self, name: &str) {
@@ -97,6 +112,7 @@ impl ClaimRegistry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
+        self.files().forget_waits(name);
     }
 }
 
@@ -129,6 +145,7 @@ impl FileClaims for ClaimRegistry {
                 .entry(key.clone())
                 .or_insert_with(Instant::now);
             if since.elapsed() < HANDOVER_WAIT {
+                files.wanted.insert(file, config.to_owned());
                 return Handover::Wait;
             }
             tracing::warn!(
@@ -137,6 +154,9 @@ impl FileClaims for ClaimRegistry {
             );
         }
         files.waiting.remove(&key);
+        if files.wanted.get(&file).is_some_and(|c| c == config) {
+            files.wanted.remove(&file);
+        }
         match files.released.remove(&file) {
             // Our own position is in our checkpoint.
             Some(r) if r.by != config => Handover::From {
@@ -145,6 +165,10 @@ impl FileClaims for ClaimRegistry {
             },
             _ => Handover::None,
         }
+    }
+
+    fn wanted(&self, config: &str, file: FileId) -> bool {
+        self.files().wanted.get(&file).is_some_and(|c| c != config)
     }
 
     fn opened(&self, config: &str, file: FileId) {
@@ -176,6 +200,12 @@ impl FileClaims for ClaimRegistry {
             );
         }
         files.released.retain(|_, r| r.at.elapsed() < RELEASE_KEPT);
+        if files.released.len() > RELEASES_MAX {
+            let mut ages: Vec<Instant> = files.released.values().map(|r| r.at).collect();
+            ages.sort_unstable();
+            let cutoff = ages[ages.len() - RELEASES_MAX];
+            files.released.retain(|_, r| r.at >= cutoff);
+        }
         files
             .waiting
             .retain(|_, since| since.elapsed() < 2 * HANDOVER_WAIT);
@@ -344,7 +374,11 @@ mod tests {
     fn the_new_owner_waits_for_the_old_one_then_starts_where_it_stopped() {
         let r = registry(&[("a", false), ("b", false)]);
         r.opened("b", F);
+        assert!(!r.wanted("b", F));
         assert_eq!(r.handover("a", F), Handover::Wait);
+        // The old owner hears that the new one asks.
+        assert!(r.wanted("b", F));
+        assert!(!r.wanted("a", F));
         r.closed("b", F, Some((4096, sig())));
         assert_eq!(
             r.handover("a", F),
@@ -353,8 +387,43 @@ mod tests {
                 signature: sig()
             }
         );
-        // Taken once.
+        // Taken once, and no longer asked for.
         assert_eq!(r.handover("a", F), Handover::None);
+        assert!(!r.wanted("b", F));
+    }
+
+    #[test]
+    fn a_file_coming_back_continues_where_the_last_reader_closed_it() {
+        let r = registry(&[("a", false), ("b", false)]);
+        r.opened("a", F);
+        r.closed("a", F, Some((100, sig())));
+        // b collected it meanwhile and closed it further on…
+        assert_eq!(
+            r.handover("b", F),
+            Handover::From {
+                offset: 100,
+                signature: sig()
+            }
+        );
+        r.opened("b", F);
+        r.closed("b", F, Some((900, sig())));
+        // …so a continues from there, not from its own checkpoint (100).
+        assert_eq!(
+            r.handover("a", F),
+            Handover::From {
+                offset: 900,
+                signature: sig()
+            }
+        );
+    }
+
+    #[test]
+    fn a_removed_config_stops_asking() {
+        let r = registry(&[("a", false), ("b", false)]);
+        r.opened("b", F);
+        assert_eq!(r.handover("a", F), Handover::Wait);
+        r.remove("a");
+        assert!(!r.wanted("b", F), "b reads on");
     }
 
     #[test]

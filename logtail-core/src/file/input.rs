@@ -65,12 +65,16 @@ use crate::input::{Emit, Input, Progress};
 /// adding or removing a config moves files between inputs.
 ///
 /// When a file changes hands, the inputs hand its position over through
-/// the claims: the old owner stops reading it, waits until what it read is
-/// acknowledged and reports where it stopped ([`FileClaims::closed`]); the
-/// new owner waits for that ([`Handover::Wait`]) and starts there
-/// ([`Handover::From`]), so no line is read twice or skipped. The default
-/// methods keep no state: the new owner then starts as with a file it has
-/// never seen.
+/// the claims. The old owner reads on, like a file rotated out of its
+/// patterns, until the new owner asks for the file ([`Handover::Wait`],
+/// then [`FileClaims::wanted`]); it then stops reading, waits until what
+/// it read is acknowledged and reports where it stopped
+/// ([`FileClaims::closed`]); the new owner starts there
+/// ([`Handover::From`]). No line is read twice or skipped. Every input
+/// reports the position of every file it closes, so a file that comes back
+/// to an earlier owner continues where the last reader stopped. The default
+/// methods keep no state: a new owner then starts as with a file it has
+/// never seen, and the old one drains the file as a rotated one.
 pub trait FileClaims: Send + Sync + std::fmt::Debug {
     /// Whether the input of config `config` may collect `path`.
     fn allows(&self, config: &str, path: &Path) -> bool;
@@ -81,15 +85,23 @@ pub trait FileClaims: Send + Sync + std::fmt::Debug {
         Handover::None
     }
 
+    /// Whether a config other than `config` waits for `file`
+    /// ([`Handover::Wait`]): the input of `config` should give it up.
+    fn wanted(&self, config: &str, file: FileId) -> bool {
+        let _ = (config, file);
+        false
+    }
+
     /// The input of `config` opened `file`.
     fn opened(&self, config: &str, file: FileId) {
         let _ = (config, file);
     }
 
-    /// The input of `config` closed `file`. `released_at` is set when it
-    /// gave the file up (another config collects it, or the input stopped):
-    /// everything before that offset was read and acknowledged; the
-    /// signature of the file's head tells a reused inode from the file.
+    /// The input of `config` closed `file` (not deleted) at `released_at`:
+    /// everything before that offset was read and acknowledged (at least
+    /// once: batches still unacknowledged when a stop gave up waiting lie
+    /// after it). The signature of the file's head tells a reused inode from
+    /// the file. `None`: closed because it was deleted.
     fn closed(&self, config: &str, file: FileId, released_at: Option<(u64, Signature)>) {
         let _ = (config, file, released_at);
     }
@@ -290,9 +302,12 @@ struct Reader {
     tags: Arc<SourceTags>,
     stream: Stream,
     matched: bool,
-    /// Another config collects it now: no more reading; closed (and its
-    /// position handed over) once what was read is acknowledged.
+    /// Another config collects it now: read on like a rotated file until
+    /// that config asks for it.
     disowned: bool,
+    /// The new owner asked: no more reading; closed (and its position
+    /// handed over) once what was read is acknowledged.
+    handing_over: bool,
     deleted: bool,
     last_size: u64,
     last_change: Instant,
@@ -317,6 +332,9 @@ pub struct FileInput {
     sources: HashMap<u64, FileId>,
     retired: HashMap<u64, Retired>,
     held_copies: HashMap<FileId, Instant>,
+    /// Files seen by the first scan and not opened yet (held back, waiting
+    /// for another config): they start at `TailSizeKB` when opened later.
+    present_at_start: HashSet<FileId>,
     next_source: u64,
     watcher: Option<Watcher>,
     ack_tx: Sender<Ack>,
@@ -401,6 +419,7 @@ impl FileInput {
             sources: HashMap::new(),
             retired: HashMap::new(),
             held_copies: HashMap::new(),
+            present_at_start: HashSet::new(),
             next_source: 1,
             watcher,
             ack_tx,
@@ -564,7 +583,8 @@ impl FileInput {
         for path in scan.files {
             if let Some(c) = &self.opts.claims {
                 if !c.allows(&self.opts.config_name, &path) {
-                    // Another config collects it: stop reading our reader of it.
+                    // Another config collects it: our reader of it reads on
+                    // as an unmatched one until that config asks for it.
                     let reader = self
                         .by_path
                         .get(&path)
@@ -589,10 +609,14 @@ impl FileInput {
             if !seen.insert(id) {
                 continue; // the same file through a second path
             }
+            if !self.started {
+                self.present_at_start.insert(id);
+            }
             by_path.insert(path.clone(), id);
             if let Some(r) = self.readers.get_mut(&id) {
                 r.matched = true;
                 r.disowned = false;
+                r.handing_over = false;
                 if r.path != path {
                     tracing::debug!(from = %r.path.display(), to = %path.display(), "renamed");
                     self.stats.renames += 1;
@@ -628,6 +652,7 @@ impl FileInput {
             self.fds_exhausted = false;
         }
         self.held_copies.retain(|id, _| seen.contains(id));
+        self.present_at_start.retain(|id| seen.contains(id));
         self.by_path = by_path;
         self.started = true;
         self.last_scan = Some(now);
@@ -776,7 +801,7 @@ impl FileInput {
         // last TailSizeKB, files created later from the start.
         let start = match start {
             Some(s) => s,
-            None if !self.started && !file.is_stream() => {
+            None if (!self.started || self.present_at_start.contains(&id)) && !file.is_stream() => {
                 let utf16 =
                     (self.opts.encoding == FileEncoding::Utf16).then(|| Utf16Order::detect(&head));
                 tail_start(
@@ -805,6 +830,7 @@ impl FileInput {
     ) {
         tracing::debug!(path = %path.display(), offset = stream.read_offset, "open");
         self.stats.files_opened += 1;
+        self.present_at_start.remove(&id);
         if let Some(c) = &self.opts.claims {
             c.opened(&self.opts.config_name, id);
         }
@@ -819,6 +845,7 @@ impl FileInput {
                 stream,
                 matched: true,
                 disowned: false,
+                handing_over: false,
                 deleted: false,
                 last_size: size,
                 last_change: now,
@@ -874,7 +901,7 @@ impl FileInput {
         let Some(r) = self.readers.get_mut(&id) else {
             return Ok(Serviced::Done);
         };
-        if r.disowned {
+        if r.handing_over {
             return Ok(Serviced::Done); // the new owner reads on from our offset
         }
         let state = match r.file.state() {
@@ -1142,9 +1169,8 @@ impl FileInput {
             tracing::debug!(path = %r.path.display(), deleted = r.deleted, "{why}");
             self.stats.files_closed += 1;
             if let Some(c) = &self.opts.claims {
-                let released = r
-                    .disowned
-                    .then(|| (r.stream.tracker.committed(), r.stream.signature));
+                let released =
+                    (!r.deleted).then(|| (r.stream.tracker.committed(), r.stream.signature));
                 c.closed(&self.opts.config_name, id, released);
             }
             self.sources.remove(&r.stream.source);
@@ -1157,8 +1183,15 @@ impl FileInput {
 
     fn close_idle(&mut self, now: Instant) {
         let mut closing = Vec::new();
-        for (id, r) in &self.readers {
-            if r.disowned {
+        for (id, r) in self.readers.iter_mut() {
+            if r.disowned && !r.handing_over {
+                let claims = self.opts.claims.as_ref();
+                if claims.is_some_and(|c| c.wanted(&self.opts.config_name, *id)) {
+                    tracing::info!(path = %r.path.display(), offset = r.stream.read_offset, "handing this file over to the config that collects it now");
+                    r.handing_over = true;
+                }
+            }
+            if r.handing_over {
                 // Handed over once everything read is acknowledged.
                 if r.stream.tracker.in_flight() == 0 {
                     closing.push(*id);
@@ -1471,8 +1504,9 @@ impl Drop for FileInput {
     fn drop(&mut self) {
         if let Some(c) = &self.opts.claims {
             for (id, r) in &self.readers {
-                let released = (r.stream.tracker.committed(), r.stream.signature);
-                c.closed(&self.opts.config_name, *id, Some(released));
+                let released =
+                    (!r.deleted).then(|| (r.stream.tracker.committed(), r.stream.signature));
+                c.closed(&self.opts.config_name, *id, released);
             }
         }
     }
