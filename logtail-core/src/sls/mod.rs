@@ -27,6 +27,7 @@
 //!     compress: CompressType::Lz4,
 //!     raw_size: raw.len(),
 //!     body: &body,
+//!     body_md5: None,
 //!     date: SystemTime::now(),
 //!     signature: &SignatureVersion::V1,
 //! }, &creds);
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod compress;
+pub mod md5_lanes;
 pub mod proto;
 pub mod request;
 pub mod response;

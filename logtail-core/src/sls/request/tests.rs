@@ -16,6 +16,7 @@ fn req<'a>(sig: &'a SignatureVersion, body: &'a [u8]) -> PutLogs<'a> {
         compress: CompressType::Lz4,
         raw_size: 4096,
         body,
+        body_md5: None,
         date: at(T),
         signature: sig,
     }
@@ -235,4 +236,23 @@ fn parse_http_date_accepts_variants_and_rejects_junk() {
     ] {
         assert_eq!(parse_http_date(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn a_precomputed_body_md5_makes_the_same_request() {
+    let creds = Credentials::new("id", "secret", None);
+    let body = b"compressed body bytes";
+    let computed = put_logs(&req(&SignatureVersion::V1, body), &creds);
+    let given = put_logs(
+        &PutLogs {
+            body_md5: Some(crate::sls::md5_lanes::md5_one(body)),
+            ..req(&SignatureVersion::V1, body)
+        },
+        &creds,
+    );
+    assert_eq!(computed.headers, given.headers);
+    assert_eq!(
+        given.header("content-md5"),
+        Some(content_md5(body).as_str())
+    );
 }

@@ -24,6 +24,9 @@ pub struct Job {
     pub events: u32,
     /// `ShardHashKeys` route: `/shards/route?key=…`.
     pub hash_key: Option<String>,
+    /// MD5 of `body` when computed ahead (several at once); not spilled,
+    /// `None` after a replay (computed when sent).
+    pub md5: Option<[u8; 16]>,
 }
 
 /// A spilled job could not be decoded.
@@ -115,6 +118,7 @@ impl Job {
             compress,
             events,
             hash_key,
+            md5: None,
         })
     }
 }
@@ -132,6 +136,7 @@ mod tests {
             compress: CompressType::Lz4,
             events: 3,
             hash_key: Some("abc".into()),
+            md5: None,
         };
         let mut buf = Vec::new();
         job.encode(&mut buf);
@@ -165,7 +170,7 @@ mod tests {
         fn any_job_roundtrips(body in proptest::collection::vec(any::<u8>(), 0..256),
                               raw in any::<u32>(), events in any::<u32>(),
                               key in proptest::option::of("[a-z0-9]{0,40}")) {
-            let job = Job { body: body.into(), raw_size: raw, compress: CompressType::Zstd, events, hash_key: key };
+            let job = Job { body: body.into(), raw_size: raw, compress: CompressType::Zstd, events, hash_key: key, md5: None };
             let mut buf = Vec::new();
             job.encode(&mut buf);
             prop_assert_eq!(Job::decode(&buf).unwrap(), job);

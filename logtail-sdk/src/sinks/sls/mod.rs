@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  send(batch) ─► Batcher (one open LogGroup per file; 512 KiB / 4 000 events / 3 s)
-//!                   │ sealed group → compress → Job
+//!                   │ sealed group → compress → Job; Content-MD5 of up to 8 jobs at once
 //!                   ▼
 //!           bounded queue ─► workers (≤ MaxConcurrency in flight, AIMD on quota,
 //!                   │         MaxSendRate token bucket, retries by error class)
@@ -36,6 +36,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
 use logtail_core::sls::compress;
+use logtail_core::sls::md5_lanes::md5_many;
 use logtail_core::spill::{Clock, SpillOptions, SpillQueue, SystemClock};
 use logtail_core::{EventBatch, Rejected, Sink, SinkError};
 
@@ -58,6 +59,13 @@ const CLOSE_GRACE: Duration = Duration::from_millis(1500);
 /// is not held up.
 const QUEUE_WAIT: Duration = Duration::from_secs(2);
 
+/// Compressed groups whose Content-MD5 is computed together, eight at a
+/// time in SIMD lanes (about four times faster than one by one). A file
+/// read from behind seals groups back to back; a lone group waits at most
+/// [`PENDING_WAIT`] (or until the pipeline goes idle) for company.
+const LANES: usize = 8;
+const PENDING_WAIT: Duration = Duration::from_millis(50);
+
 /// A group handed to a worker.
 pub(crate) struct Work {
     pub(crate) job: Job,
@@ -75,6 +83,10 @@ pub struct SlsSink {
     workers: Vec<JoinHandle<()>>,
     replayer: Option<JoinHandle<()>>,
     last_due_check: Instant,
+    /// Compressed groups waiting for their Content-MD5 (see [`LANES`]), and
+    /// when the first of them was compressed.
+    pending: Vec<Work>,
+    pending_since: Instant,
 }
 
 impl std::fmt::Debug for SlsSink {
@@ -175,6 +187,8 @@ impl SlsSink {
             workers,
             replayer: Some(replayer),
             last_due_check: Instant::now(),
+            pending: Vec::with_capacity(LANES),
+            pending_since: Instant::now(),
         })
     }
 
@@ -198,6 +212,7 @@ impl SlsSink {
                 compress: kind,
                 events: g.events,
                 hash_key: g.hash_key,
+                md5: None,
             },
             Err(e) => {
                 tracing::warn!(sink = %self.shared.name, "{kind:?} compression failed ({e}); sending uncompressed");
@@ -207,14 +222,43 @@ impl SlsSink {
                     compress: logtail_core::sls::CompressType::None,
                     events: g.events,
                     hash_key: g.hash_key,
+                    md5: None,
                 }
             }
         };
-        let work = Work {
+        if self.pending.is_empty() {
+            self.pending_since = Instant::now();
+        }
+        self.pending.push(Work {
             job,
             created: g.created,
             acks: g.acks,
-        };
+        });
+        if self.pending.len() >= LANES {
+            self.submit_pending();
+        }
+    }
+
+    /// Computes the Content-MD5 of the pending groups together and hands
+    /// them to the workers.
+    fn submit_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.pending);
+        let bodies: Vec<&[u8]> = pending.iter().map(|w| &w.job.body[..]).collect();
+        let digests = md5_many(&bodies);
+        for (w, d) in pending.iter_mut().zip(digests) {
+            w.job.md5 = Some(d);
+        }
+        for work in pending.drain(..) {
+            self.submit(work);
+        }
+        self.pending = pending;
+    }
+
+    /// Hands a group to a worker, or to the disk buffer.
+    fn submit(&mut self, work: Work) {
         let Some(tx) = self.jobs.as_ref().filter(|_| !self.shared.is_down()) else {
             // Stopping, or SLS is down: the replayer sends it once SLS answers.
             self.shared.spill_job(&work.job, work.created, work.acks);
@@ -245,6 +289,11 @@ impl SlsSink {
 
     fn seal_due(&mut self, all: bool) {
         let now = Instant::now();
+        if !self.pending.is_empty()
+            && (all || now.saturating_duration_since(self.pending_since) >= PENDING_WAIT)
+        {
+            self.submit_pending();
+        }
         if !all && now.saturating_duration_since(self.last_due_check) < Duration::from_millis(100) {
             return;
         }
@@ -252,6 +301,8 @@ impl SlsSink {
         for g in self.batcher.due(now, all) {
             self.dispatch(g);
         }
+        // Sealed by age: nothing else is coming soon.
+        self.submit_pending();
     }
 
     /// Sends what is open, lets requests finish for a moment, buffers the
@@ -376,6 +427,8 @@ impl Sink for SlsSink {
     /// 200 ms while idle (embedders sending directly must call it too).
     fn flush(&mut self) -> Result<(), SinkError> {
         self.seal_due(false);
+        // The pipeline is idle: no more groups are coming right now.
+        self.submit_pending();
         Ok(())
     }
 }

@@ -250,6 +250,7 @@ impl Shared {
                 compress: job.compress,
                 raw_size: job.raw_size as usize,
                 body: &job.body,
+                body_md5: job.md5,
                 date: self.now_corrected(),
                 signature: &self.signature,
             },
