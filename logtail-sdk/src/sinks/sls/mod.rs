@@ -234,7 +234,8 @@ impl SlsSink {
             created: g.created,
             acks: g.acks,
         });
-        if self.pending.len() >= LANES {
+        // Stopped (or not started): to the disk buffer at once, as before.
+        if self.pending.len() >= LANES || self.jobs.is_none() {
             self.submit_pending();
         }
     }
@@ -298,17 +299,23 @@ impl SlsSink {
             return;
         }
         self.last_due_check = now;
-        for g in self.batcher.due(now, all) {
+        let due = self.batcher.due(now, all);
+        let sealed_by_age = !due.is_empty();
+        for g in due {
             self.dispatch(g);
         }
         // Sealed by age: nothing else is coming soon.
-        self.submit_pending();
+        if sealed_by_age || all {
+            self.submit_pending();
+        }
     }
 
     /// Sends what is open, lets requests finish for a moment, buffers the
     /// rest on disk and stops the threads. Called by `Drop`.
     pub fn close(&mut self) {
         if self.jobs.is_none() {
+            // Closed before: whatever came since goes to the disk buffer.
+            self.submit_pending();
             return;
         }
         self.seal_due(true);
@@ -426,9 +433,8 @@ impl Sink for SlsSink {
     /// Seals groups that waited `MaxBatchDelay`; the pipeline calls it every
     /// 200 ms while idle (embedders sending directly must call it too).
     fn flush(&mut self) -> Result<(), SinkError> {
+        // Pending groups older than PENDING_WAIT go out here too.
         self.seal_due(false);
-        // The pipeline is idle: no more groups are coming right now.
-        self.submit_pending();
         Ok(())
     }
 }
