@@ -58,9 +58,7 @@ fn ours(
     use logtail_core::sls::md5_lanes::md5_many;
     const LANES: usize = 8;
     let mut builder = LogGroupBuilder::with_capacity(MAX_BYTES + (64 << 10));
-    let mut bodies: Vec<(usize, Vec<u8>)> = (0..LANES)
-        .map(|_| (0, Vec::with_capacity(MAX_BYTES)))
-        .collect();
+    let mut bodies: Vec<(usize, Vec<u8>)> = (0..LANES).map(|_| (0, Vec::new())).collect();
     let mut ready = 0usize;
     let mut sent = 0usize;
     let meta = GroupMeta {
@@ -95,6 +93,8 @@ fn ours(
             let raw = builder.finish_in_place(&meta);
             let (raw_size, body) = &mut bodies[*ready];
             *raw_size = raw.len();
+            // A new body each time, as the sink does (it moves on with its request).
+            *body = Vec::new();
             compress(kind, raw, body).expect("compress");
             *ready += 1;
             builder.clear();

@@ -134,6 +134,9 @@ pub fn compress(kind: CompressType, raw: &[u8], out: &mut Vec<u8>) -> Result<(),
     out.clear();
     match kind {
         CompressType::None => out.extend_from_slice(raw),
+        // Into a new buffer without zeroing it first (the usual case: each
+        // body moves on with its request).
+        CompressType::Lz4 if out.capacity() == 0 => *out = lz4_flex::block::compress(raw),
         CompressType::Lz4 => {
             out.resize(lz4_flex::block::get_maximum_output_size(raw.len()), 0);
             // Cannot fail: `out` has the maximum output size.

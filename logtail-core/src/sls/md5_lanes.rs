@@ -81,14 +81,18 @@ mod avx2 {
     use super::tail_blocks;
 
     /// The 16 message words of one block in each lane: lane `l` of word `i`
-    /// is word `i` of `blocks[l]`. Eight 32-byte rows are transposed twice.
+    /// is word `i` of the block at `blocks[l]`. Eight 32-byte rows are
+    /// transposed twice.
+    ///
+    /// # Safety
+    /// Each pointer must point at 64 readable bytes; AVX2 must be present.
     #[target_feature(enable = "avx2")]
-    unsafe fn load_words(blocks: &[&[u8; 64]; 8]) -> [__m256i; 16] {
+    unsafe fn load_words(blocks: &[*const u8; 8]) -> [__m256i; 16] {
         let mut w = [_mm256_setzero_si256(); 16];
         for half in 0..2 {
-            // SAFETY (all loads): each block is 64 readable bytes; unaligned loads.
-            let row =
-                |l: usize| _mm256_loadu_si256(blocks[l].as_ptr().add(half * 32) as *const __m256i);
+            // SAFETY (all loads): 64 readable bytes at each pointer (the
+            // caller's promise); unaligned loads.
+            let row = |l: usize| _mm256_loadu_si256(blocks[l].add(half * 32) as *const __m256i);
             let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
             let (r4, r5, r6, r7) = (row(4), row(5), row(6), row(7));
             // 8x8 transpose of 32-bit elements.
@@ -125,7 +129,8 @@ mod avx2 {
     /// lanes hash nothing and their digests are to be ignored.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn md5x8(messages: &[&[u8]]) -> [[u8; 16]; 8] {
-        const EMPTY: [u8; 64] = [0; 64];
+        // A static, so pointers to it stay valid (a const would be a temporary).
+        static EMPTY: [u8; 64] = [0; 64];
         let mut tails = [([0u8; 128], 0usize); 8];
         let mut full = [0usize; 8];
         let mut total = [0usize; 8];
@@ -134,23 +139,35 @@ mod avx2 {
             full[l] = m.len() / 64;
             total[l] = full[l] + tails[l].1;
         }
+        let lanes = messages.len().min(8);
         let rounds = total.iter().copied().max().unwrap_or(0);
+        // Rounds in which every lane in use reads a whole block of its
+        // message, and in which every lane is still hashing.
+        let all_full = full[..lanes].iter().copied().min().unwrap_or(0);
+        let all_live = total[..lanes].iter().copied().min().unwrap_or(0);
         let mut a = _mm256_set1_epi32(0x6745_2301_u32 as i32);
         let mut b = _mm256_set1_epi32(0xefcd_ab89_u32 as i32);
         let mut c = _mm256_set1_epi32(0x98ba_dcfe_u32 as i32);
         let mut d = _mm256_set1_epi32(0x1032_5476_u32 as i32);
+        let mut live = [0i32; 8];
         for n in 0..rounds {
-            let mut blocks = [&EMPTY; 8];
-            let mut live = [0i32; 8];
-            for l in 0..messages.len().min(8) {
-                if n < full[l] {
-                    let block = &messages[l][n * 64..n * 64 + 64];
-                    blocks[l] = block.try_into().unwrap_or(&EMPTY);
-                } else if n < total[l] {
-                    let at = (n - full[l]) * 64;
-                    blocks[l] = tails[l].0[at..at + 64].try_into().unwrap_or(&EMPTY);
+            let mut blocks = [EMPTY.as_ptr(); 8];
+            if n < all_full {
+                // The bulk: straight from the messages.
+                for (l, m) in messages.iter().enumerate().take(lanes) {
+                    // SAFETY: n < full[l], so bytes n*64 .. n*64+64 are in `m`.
+                    blocks[l] = m.as_ptr().add(n * 64);
                 }
-                live[l] = if n < total[l] { -1 } else { 0 };
+            } else {
+                for l in 0..lanes {
+                    if n < full[l] {
+                        blocks[l] = messages[l][n * 64..n * 64 + 64].as_ptr();
+                    } else if n < total[l] {
+                        let at = (n - full[l]) * 64;
+                        blocks[l] = tails[l].0[at..at + 64].as_ptr();
+                    }
+                    live[l] = if n < total[l] { -1 } else { 0 };
+                }
             }
             let w = load_words(&blocks);
             let (a0, b0, c0, d0) = (a, b, c, d);
@@ -254,6 +271,14 @@ mod avx2 {
             step!(i, d, a, b, c, 0xbd3af235_u32, 10, 11);
             step!(i, c, d, a, b, 0x2ad7d2bb_u32, 15, 2);
             step!(i, b, c, d, a, 0xeb86d391_u32, 21, 9);
+            if n < all_live {
+                a = _mm256_add_epi32(a, a0);
+                b = _mm256_add_epi32(b, b0);
+                c = _mm256_add_epi32(c, c0);
+                d = _mm256_add_epi32(d, d0);
+                continue;
+            }
+            // Lanes whose message ended keep their digest.
             let mask = _mm256_loadu_si256(live.as_ptr() as *const __m256i);
             a = _mm256_blendv_epi8(a0, _mm256_add_epi32(a, a0), mask);
             b = _mm256_blendv_epi8(b0, _mm256_add_epi32(b, b0), mask);

@@ -103,6 +103,18 @@ impl LogGroupBuilder {
         Self::default()
     }
 
+    /// An empty builder that writes into `buf` (cleared, its capacity kept):
+    /// recycles the buffer of a finished group, so the next one neither
+    /// grows its buffer step by step nor touches fresh pages.
+    pub fn with_buffer(mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        LogGroupBuilder {
+            buf,
+            logs_len: 0,
+            count: 0,
+        }
+    }
+
     /// An empty builder whose buffer holds `bytes` without growing.
     pub fn with_capacity(bytes: usize) -> Self {
         LogGroupBuilder {

@@ -140,9 +140,9 @@ struct OpenGroup {
 }
 
 impl OpenGroup {
-    fn new(now: Instant, source: &Arc<SourceTags>) -> Self {
+    fn new(now: Instant, source: &Arc<SourceTags>, buf: Option<Vec<u8>>) -> Self {
         OpenGroup {
-            builder: LogGroupBuilder::new(),
+            builder: buf.map_or_else(LogGroupBuilder::new, LogGroupBuilder::with_buffer),
             acks: Vec::new(),
             opened: now,
             created: SystemTime::now(),
@@ -160,7 +160,13 @@ pub struct Batcher {
     open: HashMap<GroupKey, OpenGroup>,
     /// Per source: the `__pack_id__` prefix and the next sequence number.
     packs: HashMap<PathBuf, (u64, u64, Instant)>,
+    /// Buffers of sent groups, for the next groups (see [`Batcher::recycle`]).
+    pool: Vec<Vec<u8>>,
 }
+
+/// Buffers kept for reuse: a file read from behind fills one group after
+/// another; many files each keep a small open group.
+const POOL_MAX: usize = 4;
 
 impl std::fmt::Debug for Batcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,6 +205,16 @@ impl Batcher {
             hash_keys,
             open: HashMap::new(),
             packs: HashMap::new(),
+            pool: Vec::new(),
+        }
+    }
+
+    /// Gives back the buffer of a group that was sent (compressed): the
+    /// next group is built in it.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        // Not the rare giant (up to the 8 MiB hard limit) for ever.
+        if self.pool.len() < POOL_MAX && buf.capacity() <= 2 * self.limits.max_bytes.max(1 << 20) {
+            self.pool.push(buf);
         }
     }
 
@@ -251,10 +267,10 @@ impl Batcher {
                     path: source.path.clone(),
                     hash_key,
                 };
-                let g = self
-                    .open
-                    .remove(&key)
-                    .unwrap_or_else(|| OpenGroup::new(now, &source));
+                let g = match self.open.remove(&key) {
+                    Some(g) => g,
+                    None => OpenGroup::new(now, &source, self.pool.pop()),
+                };
                 current = Some((key, g));
             }
             let Some((key, g)) = current.as_mut() else {
@@ -264,7 +280,7 @@ impl Batcher {
             if !g.builder.is_empty()
                 && g.builder.encoded_len() + encoded_log_len(ev) > self.limits.hard_max_bytes
             {
-                let full = std::mem::replace(g, OpenGroup::new(now, &source));
+                let full = std::mem::replace(g, OpenGroup::new(now, &source, self.pool.pop()));
                 let key = key.clone();
                 sealed.extend(self.finish(&key, full));
             }
@@ -278,7 +294,7 @@ impl Batcher {
             if g.builder.encoded_len() >= self.limits.max_bytes
                 || g.builder.len() >= self.limits.max_events
             {
-                let full = std::mem::replace(g, OpenGroup::new(now, &source));
+                let full = std::mem::replace(g, OpenGroup::new(now, &source, self.pool.pop()));
                 let key = key.clone();
                 sealed.extend(self.finish(&key, full));
             }

@@ -206,14 +206,18 @@ impl SlsSink {
         let kind = self.shared.opts.compress;
         let mut body = Vec::new();
         let job = match compress::compress(kind, &g.raw, &mut body) {
-            Ok(()) => Job {
-                body: Bytes::from(body),
-                raw_size: g.raw.len() as u32,
-                compress: kind,
-                events: g.events,
-                hash_key: g.hash_key,
-                md5: None,
-            },
+            Ok(()) => {
+                let job = Job {
+                    body: Bytes::from(body),
+                    raw_size: g.raw.len() as u32,
+                    compress: kind,
+                    events: g.events,
+                    hash_key: g.hash_key,
+                    md5: None,
+                };
+                self.batcher.recycle(g.raw);
+                job
+            }
             Err(e) => {
                 tracing::warn!(sink = %self.shared.name, "{kind:?} compression failed ({e}); sending uncompressed");
                 Job {
