@@ -234,46 +234,18 @@ fn sls(c: &mut Criterion) {
     // MD5 cost on real-looking data.
     let mut varied = Vec::with_capacity((32 << 20) + 4096);
     logtail_benches::AccessLogGen::new(3).fill(&mut varied, 32 << 20);
-    let varied = Bytes::from(varied);
-    let vevs = events(&varied);
-    let mut g = c.benchmark_group("sls_varied");
-    g.throughput(Throughput::Bytes(varied.len() as u64));
-    g.sample_size(10);
-    for (name, kind, sig) in [
-        ("lz4_v1", CompressType::Lz4, &v1),
-        ("zstd_v1", CompressType::Zstd, &v1),
-    ] {
-        g.bench_function(name, |b| {
-            b.iter(|| black_box(ours(black_box(&vevs), kind, sig, &creds)))
-        });
-    }
-    g.bench_function("official_lz4_v1", |b| {
-        b.iter(|| black_box(official(black_box(&vevs))))
-    });
-    g.finish();
+    compare(c, "sls_varied", &Bytes::from(varied), &creds);
 
     // The real nginx sample (shared/data, 308-byte lines, compresses about
     // 6×), repeated to 32 MiB; skipped when the sample is not beside the repo.
-    if let Some(sample) = logtail_benches::nginx_sample() {
-        let real = Bytes::from(logtail_benches::repeat_lines(&sample, 32 << 20));
-        let revs = events(&real);
-        let mut g = c.benchmark_group("sls_nginx_sample");
-        g.throughput(Throughput::Bytes(real.len() as u64));
-        g.sample_size(10);
-        for (name, kind, sig) in [
-            ("lz4_v1", CompressType::Lz4, &v1),
-            ("zstd_v1", CompressType::Zstd, &v1),
-        ] {
-            g.bench_function(name, |b| {
-                b.iter(|| black_box(ours(black_box(&revs), kind, sig, &creds)))
-            });
+    match logtail_benches::nginx_sample() {
+        Some(sample) => {
+            let real = Bytes::from(logtail_benches::repeat_lines(&sample, 32 << 20));
+            compare(c, "sls_nginx_sample", &real, &creds);
         }
-        g.bench_function("official_lz4_v1", |b| {
-            b.iter(|| black_box(official(black_box(&revs))))
-        });
-        g.finish();
-    } else {
-        eprintln!("sls_nginx_sample skipped: no nginx sample (set LOGTAIL_NGINX_SAMPLE)");
+        None => {
+            eprintln!("sls_nginx_sample skipped: no nginx sample (set LOGTAIL_NGINX_SAMPLE)")
+        }
     }
 
     // zstd levels on one 512 KiB group, to pick the level.
@@ -327,6 +299,28 @@ fn md5(c: &mut Criterion) {
     });
     g.bench_function("eight_lanes", |b| {
         b.iter(|| black_box(md5_many(black_box(&bodies))))
+    });
+    g.finish();
+}
+
+/// A group of benches on `data`: our path with lz4 and with zstd (v1), and
+/// the official crates with lz4.
+fn compare(c: &mut Criterion, name: &str, data: &Bytes, creds: &Credentials) {
+    let evs = events(data);
+    let v1 = SignatureVersion::V1;
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    for (name, kind) in [
+        ("lz4_v1", CompressType::Lz4),
+        ("zstd_v1", CompressType::Zstd),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(ours(black_box(&evs), kind, &v1, creds)))
+        });
+    }
+    g.bench_function("official_lz4_v1", |b| {
+        b.iter(|| black_box(official(black_box(&evs))))
     });
     g.finish();
 }

@@ -234,20 +234,37 @@ fn spawn_agent(mut cmd: Command, agent: &Path) -> Result<Child, String> {
     })
 }
 
+/// The CPU set holding `cpus`.
+fn cpu_set(cpus: impl Iterator<Item = usize>) -> libc::cpu_set_t {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        set
+    }
+}
+
+/// Runs the calling process (the child between fork and exec, or this
+/// process and the threads it starts later) on `set` only.
+fn set_affinity(set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: the call reads the set we own; async-signal-safe.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Runs the child on CPU `cpu` only.
 fn pin_child(cmd: &mut Command, cpu: usize) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: between fork and exec the hook only calls the async-signal-
-    // safe sched_setaffinity on a set built on its own stack.
+    let set = cpu_set(std::iter::once(cpu));
+    // SAFETY: between fork and exec the hook only calls sched_setaffinity
+    // (async-signal-safe) on a set built before the fork.
     unsafe {
-        cmd.pre_exec(move || {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
-            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || set_affinity(&set));
     }
 }
 
@@ -259,21 +276,8 @@ fn pin_self_away_from(cpu: usize) -> Result<(), String> {
             "--pin-agent {cpu}: needs another CPU of {n} for the receiver"
         ));
     }
-    // SAFETY: a zeroed cpu_set_t is valid; the call reads the set we own.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for c in (0..n).filter(|&c| c != cpu) {
-            libc::CPU_SET(c, &mut set);
-        }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        return Err(format!(
-            "sched_setaffinity: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    set_affinity(&cpu_set((0..n).filter(|&c| c != cpu)))
+        .map_err(|e| format!("sched_setaffinity: {e}"))
 }
 
 fn wait_acked(ckpt: &Path, size: u64, limit: Duration) -> Result<Duration, String> {
