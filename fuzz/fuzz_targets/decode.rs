@@ -5,7 +5,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use logtail_core::file::{
-    Decoder, FileEncoding, FramerOptions, LongLinePolicy, Utf16Framer, Utf16Order,
+    Decoder, FileEncoding, Framer, FramerOptions, LongLinePolicy, Utf16Order,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         strip_cr: data[0] & 32 != 0,
     };
     let frame = |cuts: &[usize]| {
-        let mut f = Utf16Framer::new(opts, order);
+        let mut f = Framer::utf16(opts, order);
         let mut lines = Vec::new();
         let mut pos = 0;
         let mut ends: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();

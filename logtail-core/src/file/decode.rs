@@ -7,7 +7,7 @@
 //! - `gbk`: ASCII-compatible for `\n` (no GBK trail byte is `0x0A`), so the
 //!   byte [`Framer`](super::Framer) frames it and each line is decoded.
 //! - `utf16`: newlines are 2-byte units (`0A 00` little-endian, `00 0A`
-//!   big-endian), framed by [`Utf16Framer`]. The byte order comes from the
+//!   big-endian), framed by [`Framer::utf16`](super::Framer::utf16). The byte order comes from the
 //!   file's byte-order mark ([`Utf16Order::detect`]; little-endian without
 //!   one); the mark itself is not part of the first line.
 //!
@@ -17,8 +17,6 @@ use std::ops::Range;
 
 use encoding_rs::{DecoderResult, Encoding, GBK, UTF_16BE, UTF_16LE};
 use memchr::memchr_iter;
-
-use super::framing::{FramerOptions, FramerStats, LongLinePolicy};
 
 /// `FileEncoding` of `input_file`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,7 +68,7 @@ impl Utf16Order {
     }
 
     /// The bytes of the UTF-16 code unit `u` in this order.
-    fn unit(self, u: u8) -> [u8; 2] {
+    pub(super) fn unit(self, u: u8) -> [u8; 2] {
         match self {
             Utf16Order::Le => [u, 0],
             Utf16Order::Be => [0, u],
@@ -186,7 +184,7 @@ impl Decoder {
 
 /// Where the first UTF-16 newline unit at or after `from` (an even
 /// position) ends, in `buf` whose position 0 is unit-aligned.
-fn find_unit(buf: &[u8], from: usize, order: Utf16Order, u: u8) -> Option<usize> {
+pub(super) fn find_unit(buf: &[u8], from: usize, order: Utf16Order, u: u8) -> Option<usize> {
     let unit = order.unit(u);
     let hay = buf.get(from..)?;
     let b = if unit[0] == 0 { unit[1] } else { unit[0] };
@@ -213,118 +211,10 @@ pub fn utf16_next_line_start(buf: &[u8], from: usize, order: Utf16Order) -> Opti
     find_unit(buf, from & !1, order, b'\n').map(|i| i + 2)
 }
 
-/// The line framer for UTF-16 files: like [`Framer`](super::Framer), on
-/// 2-byte units. Maximum line sizes are rounded down to whole units.
-#[derive(Debug, Clone)]
-pub struct Utf16Framer {
-    opts: FramerOptions,
-    order: Utf16Order,
-    skipping: bool,
-    stats: FramerStats,
-}
-
-impl Utf16Framer {
-    /// A framer with the given options and byte order.
-    pub fn new(mut opts: FramerOptions, order: Utf16Order) -> Utf16Framer {
-        opts.max_line_bytes = (opts.max_line_bytes & !1).max(2);
-        Utf16Framer {
-            opts,
-            order,
-            skipping: false,
-            stats: FramerStats::default(),
-        }
-    }
-
-    /// What the framer has done so far.
-    pub fn stats(&self) -> FramerStats {
-        self.stats
-    }
-
-    /// Frames `buf` (which starts at a unit boundary), calling `on_line`
-    /// with every line's content range (without the newline unit, and
-    /// without a `\r` unit before it if so configured). Returns the bytes
-    /// consumed (whole units); the rest is presented again.
-    pub fn frame(&mut self, buf: &[u8], mut on_line: impl FnMut(Range<usize>)) -> usize {
-        let max = self.opts.max_line_bytes;
-        let whole = buf.len() & !1;
-        let mut pos = 0;
-        while pos < whole {
-            if self.skipping {
-                match find_unit(buf, pos, self.order, b'\n') {
-                    Some(i) => {
-                        self.stats.truncated_bytes += (i - pos) as u64;
-                        pos = i + 2;
-                        self.skipping = false;
-                        continue;
-                    }
-                    None => {
-                        self.stats.truncated_bytes += (whole - pos) as u64;
-                        return whole;
-                    }
-                }
-            }
-            // One unit past the maximum: a line of exactly `max` bytes
-            // still has its newline inside the window.
-            let window = buf.len().min(pos.saturating_add(max).saturating_add(2));
-            match find_unit(&buf[..window], pos, self.order, b'\n') {
-                Some(i) => {
-                    let mut end = i;
-                    let cr = self.order.unit(b'\r');
-                    if self.opts.strip_cr && end >= pos + 2 && buf[end - 2..end] == cr {
-                        end -= 2;
-                    }
-                    self.stats.lines += 1;
-                    on_line(pos..end);
-                    pos = i + 2;
-                }
-                None if whole - pos >= max + 2 => {
-                    self.stats.lines += 1;
-                    on_line(pos..pos + max);
-                    match self.opts.long_lines {
-                        LongLinePolicy::Split => self.stats.split_pieces += 1,
-                        LongLinePolicy::Truncate => {
-                            self.stats.truncated_lines += 1;
-                            self.skipping = true;
-                        }
-                    }
-                    pos += max;
-                }
-                None => break,
-            }
-        }
-        pos
-    }
-
-    /// Emits `buf` (the incomplete last line) as a line of its own; an odd
-    /// last byte stays in it (and decodes to U+FFFD). Returns `buf.len()`.
-    pub fn flush_partial(&mut self, buf: &[u8], mut on_line: impl FnMut(Range<usize>)) -> usize {
-        if buf.is_empty() {
-            return 0;
-        }
-        if self.skipping {
-            // The truncated line has not ended: keep dropping until its
-            // newline, as the byte framer does.
-            self.stats.truncated_bytes += buf.len() as u64;
-            return buf.len();
-        }
-        let mut end = buf.len();
-        if self.opts.strip_cr
-            && end >= 2
-            && end & 1 == 0
-            && buf[end - 2..end] == self.order.unit(b'\r')
-        {
-            end -= 2;
-        }
-        self.stats.partial_flushes += 1;
-        self.stats.lines += 1;
-        on_line(0..end);
-        buf.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::file::{Framer, FramerOptions, LongLinePolicy};
     use proptest::prelude::*;
 
     fn utf16(s: &str, order: Utf16Order, bom: bool) -> Vec<u8> {
@@ -346,7 +236,7 @@ mod tests {
     }
 
     fn frame16(data: &[u8], order: Utf16Order, opts: FramerOptions) -> (Vec<String>, u64) {
-        let mut f = Utf16Framer::new(opts, order);
+        let mut f = Framer::utf16(opts, order);
         let d = Decoder::new(FileEncoding::Utf16, order);
         let mut lines = Vec::new();
         let n = f.frame(data, |r| lines.push(r));
@@ -369,7 +259,7 @@ mod tests {
             long_lines: LongLinePolicy::Truncate,
             strip_cr: false,
         };
-        let mut f = Utf16Framer::new(opts, order);
+        let mut f = Framer::utf16(opts, order);
         let mut lines = Vec::new();
         // Five units and half of a sixth, no newline: one 2-unit piece out,
         // the rest of the line dropped.
@@ -490,10 +380,10 @@ mod tests {
             let order = if be { Utf16Order::Be } else { Utf16Order::Le };
             let data = utf16(&s, order, false);
             let o = FramerOptions { max_line_bytes: max, ..FramerOptions::default() };
-            let mut whole = Utf16Framer::new(o, order);
+            let mut whole = Framer::utf16(o, order);
             let mut want = Vec::new();
             let n = whole.frame(&data, |r| want.push(data[r].to_vec()));
-            let mut f = Utf16Framer::new(o, order);
+            let mut f = Framer::utf16(o, order);
             let mut got = Vec::new();
             let mut pos = 0;
             let mut ends: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
@@ -511,7 +401,7 @@ mod tests {
             if max >= data.len() {
                 let d = Decoder::new(FileEncoding::Utf16, order);
                 let mut lines = Vec::new();
-                let mut f = Utf16Framer::new(o, order);
+                let mut f = Framer::utf16(o, order);
                 let n = f.frame(&data, |r| lines.push(r));
                 f.flush_partial(&data[n..], |r| lines.push(r.start + n..r.end + n));
                 let mut out = Vec::new();

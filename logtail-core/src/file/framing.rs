@@ -16,6 +16,8 @@ use std::ops::Range;
 
 use memchr::memchr;
 
+use super::decode::{find_unit, Utf16Order};
+
 /// What to do with a line longer than the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LongLinePolicy {
@@ -62,6 +64,17 @@ pub struct FramerStats {
     pub partial_flushes: u64,
 }
 
+/// What a framer finds newlines in: bytes, or the 2-byte units of UTF-16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineUnit {
+    /// `\n` is one byte (UTF-8, GBK and other ASCII-compatible encodings).
+    #[default]
+    Byte,
+    /// `\n` is the unit `0A 00` (little-endian) or `00 0A` (big-endian),
+    /// and only at an even position.
+    Utf16(Utf16Order),
+}
+
 /// The line framer. One per file; its only state is whether it is skipping
 /// the tail of a truncated long line.
 ///
@@ -76,26 +89,56 @@ pub struct FramerStats {
 #[derive(Debug, Clone)]
 pub struct Framer {
     opts: FramerOptions,
-    /// In the middle of a truncated line: drop bytes until the next `\n`.
+    unit: LineUnit,
+    /// In the middle of a truncated line: drop bytes until the next newline.
     skipping: bool,
-    /// A split line continues: the next piece is not the start of a line.
     stats: FramerStats,
 }
 
 impl Framer {
-    /// A framer with the given options (a maximum of 0 is treated as 1).
-    pub fn new(mut opts: FramerOptions) -> Self {
-        opts.max_line_bytes = opts.max_line_bytes.max(1);
+    /// A byte framer with the given options (a maximum of 0 is treated as 1).
+    pub fn new(opts: FramerOptions) -> Self {
+        Framer::with_unit(opts, LineUnit::Byte)
+    }
+
+    /// A framer for UTF-16 in the given byte order: like [`Framer::new`], on
+    /// 2-byte units; the maximum line size is rounded down to whole units
+    /// (at least one).
+    ///
+    /// ```
+    /// use logtail_core::file::{Framer, FramerOptions, Utf16Order};
+    /// let mut f = Framer::utf16(FramerOptions::default(), Utf16Order::Le);
+    /// let mut lines = Vec::new();
+    /// // "a\n" then half of a unit: the odd byte waits for its pair.
+    /// assert_eq!(f.frame(b"a\0\n\0b", |r| lines.push(r)), 4);
+    /// assert_eq!(lines, vec![0..2]);
+    /// ```
+    pub fn utf16(opts: FramerOptions, order: Utf16Order) -> Self {
+        Framer::with_unit(opts, LineUnit::Utf16(order))
+    }
+
+    /// A framer for `unit`.
+    pub fn with_unit(mut opts: FramerOptions, unit: LineUnit) -> Self {
+        opts.max_line_bytes = match unit {
+            LineUnit::Byte => opts.max_line_bytes.max(1),
+            LineUnit::Utf16(_) => (opts.max_line_bytes & !1).max(2),
+        };
         Framer {
             opts,
+            unit,
             skipping: false,
             stats: FramerStats::default(),
         }
     }
 
-    /// The options.
+    /// The options (with the maximum as rounded for the unit).
     pub fn options(&self) -> &FramerOptions {
         &self.opts
+    }
+
+    /// What newlines are found in.
+    pub fn unit(&self) -> LineUnit {
+        self.unit
     }
 
     /// What the framer has done so far.
@@ -108,40 +151,69 @@ impl Framer {
         self.skipping
     }
 
-    /// Frames `buf`, calling `on_line` with the content range of every line
-    /// (without `\n`, and without `\r` if so configured). Returns the number
-    /// of bytes consumed; the rest is an incomplete line to present again.
-    pub fn frame(&mut self, buf: &[u8], mut on_line: impl FnMut(Range<usize>)) -> usize {
+    /// Frames `buf` (which starts at a unit boundary), calling `on_line`
+    /// with the content range of every line (without the newline, and
+    /// without a `\r` before it if so configured). Returns the number of
+    /// bytes consumed, always whole units; the rest is an incomplete line
+    /// to present again.
+    pub fn frame(&mut self, buf: &[u8], on_line: impl FnMut(Range<usize>)) -> usize {
+        match self.unit {
+            LineUnit::Byte => self.frame_in(OneByte, buf, on_line),
+            LineUnit::Utf16(order) => self.frame_in(order, buf, on_line),
+        }
+    }
+
+    /// Emits `buf` (the incomplete last line, as left by [`Framer::frame`])
+    /// as a line of its own: the flush timeout passed or the file is done.
+    /// An odd last byte of UTF-16 stays in it (and decodes to U+FFFD).
+    /// Returns the bytes consumed (all of `buf`).
+    pub fn flush_partial(&mut self, buf: &[u8], on_line: impl FnMut(Range<usize>)) -> usize {
+        match self.unit {
+            LineUnit::Byte => self.flush_partial_in(OneByte, buf, on_line),
+            LineUnit::Utf16(order) => self.flush_partial_in(order, buf, on_line),
+        }
+    }
+
+    // Generic over the unit so that the byte framer keeps its memchr loop
+    // without a per-line dispatch.
+    fn frame_in<U: Unit>(
+        &mut self,
+        unit: U,
+        buf: &[u8],
+        mut on_line: impl FnMut(Range<usize>),
+    ) -> usize {
+        let w = U::WIDTH;
         let max = self.opts.max_line_bytes;
+        let whole = buf.len() - buf.len() % w;
         let mut pos = 0;
-        while pos < buf.len() {
+        while pos < whole {
             if self.skipping {
-                match memchr(b'\n', &buf[pos..]) {
+                match unit.find_newline(buf, pos) {
                     Some(i) => {
-                        self.stats.truncated_bytes += i as u64;
-                        pos += i + 1;
+                        self.stats.truncated_bytes += (i - pos) as u64;
+                        pos = i + w;
                         self.skipping = false;
                         continue;
                     }
                     None => {
-                        self.stats.truncated_bytes += (buf.len() - pos) as u64;
-                        return buf.len();
+                        self.stats.truncated_bytes += (whole - pos) as u64;
+                        return whole;
                     }
                 }
             }
-            // Look one byte past the maximum: a line of exactly `max` bytes
+            // Look one unit past the maximum: a line of exactly `max` bytes
             // still has its newline inside the window.
-            let window_end = buf.len().min(pos.saturating_add(max).saturating_add(1));
-            match memchr(b'\n', &buf[pos..window_end]) {
+            let window_end = buf.len().min(pos.saturating_add(max).saturating_add(w));
+            match unit.find_newline(&buf[..window_end], pos) {
                 Some(i) => {
-                    let mut end = pos + i;
-                    if self.opts.strip_cr && end > pos && buf[end - 1] == b'\r' {
-                        end -= 1;
+                    let mut end = i;
+                    if self.opts.strip_cr && end >= pos + w && unit.is_cr(&buf[end - w..end]) {
+                        end -= w;
                     }
                     self.emit(pos..end, &mut on_line);
-                    pos += i + 1;
+                    pos = i + w;
                 }
-                None if buf.len() - pos > max => {
+                None if whole - pos >= max + w => {
                     self.emit(pos..pos + max, &mut on_line);
                     match self.opts.long_lines {
                         LongLinePolicy::Split => self.stats.split_pieces += 1,
@@ -158,20 +230,25 @@ impl Framer {
         pos
     }
 
-    /// Emits `buf` (the incomplete last line, as left by [`Framer::frame`])
-    /// as a line of its own: the flush timeout passed or the file is done.
-    /// Returns the bytes consumed (all of `buf`).
-    pub fn flush_partial(&mut self, buf: &[u8], mut on_line: impl FnMut(Range<usize>)) -> usize {
+    fn flush_partial_in<U: Unit>(
+        &mut self,
+        unit: U,
+        buf: &[u8],
+        mut on_line: impl FnMut(Range<usize>),
+    ) -> usize {
         if buf.is_empty() {
             return 0;
         }
         if self.skipping {
+            // The truncated line has not ended: keep dropping until its
+            // newline.
             self.stats.truncated_bytes += buf.len() as u64;
             return buf.len();
         }
+        let w = U::WIDTH;
         let mut end = buf.len();
-        if self.opts.strip_cr && buf[end - 1] == b'\r' {
-            end -= 1;
+        if self.opts.strip_cr && end >= w && end % w == 0 && unit.is_cr(&buf[end - w..end]) {
+            end -= w;
         }
         self.stats.partial_flushes += 1;
         self.emit(0..end, &mut on_line);
@@ -181,6 +258,39 @@ impl Framer {
     fn emit(&mut self, range: Range<usize>, on_line: &mut impl FnMut(Range<usize>)) {
         self.stats.lines += 1;
         on_line(range);
+    }
+}
+
+/// A newline unit: how wide it is and how it is found.
+trait Unit: Copy {
+    const WIDTH: usize;
+    /// Where the first newline unit at or after `from` (a unit boundary)
+    /// starts.
+    fn find_newline(self, buf: &[u8], from: usize) -> Option<usize>;
+    /// Whether `unit` (`WIDTH` bytes) is a carriage return.
+    fn is_cr(self, unit: &[u8]) -> bool;
+}
+
+#[derive(Clone, Copy)]
+struct OneByte;
+
+impl Unit for OneByte {
+    const WIDTH: usize = 1;
+    fn find_newline(self, buf: &[u8], from: usize) -> Option<usize> {
+        memchr(b'\n', buf.get(from..)?).map(|i| from + i)
+    }
+    fn is_cr(self, unit: &[u8]) -> bool {
+        unit == b"\r"
+    }
+}
+
+impl Unit for Utf16Order {
+    const WIDTH: usize = 2;
+    fn find_newline(self, buf: &[u8], from: usize) -> Option<usize> {
+        find_unit(buf, from, self, b'\n')
+    }
+    fn is_cr(self, unit: &[u8]) -> bool {
+        unit == self.unit(b'\r')
     }
 }
 

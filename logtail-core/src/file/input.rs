@@ -44,10 +44,10 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use memchr::memchr;
 
-use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Framer, Utf16Order};
+use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Order};
 use super::discovery::{GlobError, PathMatcher, PathsSpec};
 use super::fingerprint::{prefix_hashes, FileId, Signature};
-use super::framing::{Framer, FramerOptions};
+use super::framing::{Framer, FramerOptions, LineUnit};
 use super::multiline::{
     is_contiguous, join_lines, Multiline, MultilineError, MultilineOptions, MultilineRules,
     MultilineStats,
@@ -285,10 +285,9 @@ struct Stream {
     /// The bytes `signature` was made of: a copy still being written
     /// shows up with a head that is a proper prefix of them.
     head: Vec<u8>,
+    /// A byte framer; for UTF-16 files replaced by a UTF-16 one once the
+    /// byte-order mark can be seen.
     framer: Framer,
-    /// UTF-16 files are framed by this instead, made once the byte-order
-    /// mark can be seen.
-    utf16: Option<Utf16Framer>,
     /// Converts lines of files that are not UTF-8.
     decoder: Option<Decoder>,
     /// The event being assembled, with `Multiline`.
@@ -448,16 +447,9 @@ impl FileInput {
         s.files_open = self.readers.len() as u64;
         s.sigbus_faults = super::sigbus::faults_handled();
         for r in self.readers.values() {
-            for f in [
-                Some(r.stream.framer.stats()),
-                r.stream.utf16.as_ref().map(Utf16Framer::stats),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                s.long_line_pieces += f.split_pieces;
-                s.long_lines_truncated += f.truncated_lines;
-            }
+            let f = r.stream.framer.stats();
+            s.long_line_pieces += f.split_pieces;
+            s.long_lines_truncated += f.truncated_lines;
         }
         s
     }
@@ -488,7 +480,6 @@ impl FileInput {
             signature: Signature::of(&head),
             head,
             framer: Framer::new(self.opts.framing),
-            utf16: None,
             decoder: match self.opts.encoding {
                 FileEncoding::Gbk => Some(Decoder::new(FileEncoding::Gbk, Utf16Order::Le)),
                 // UTF-16: made with the framer, once the order is known.
@@ -1407,11 +1398,11 @@ fn process_chunk(
     lines: &mut Vec<Range<usize>>,
     scratch: &mut Vec<u8>,
 ) -> ChunkOut {
-    if encoding == FileEncoding::Utf16 && s.utf16.is_none() {
+    if encoding == FileEncoding::Utf16 && s.framer.unit() == LineUnit::Byte {
         // Reading has started, so the head holds the byte-order mark if
         // there is one.
         let order = Utf16Order::detect(&s.head);
-        s.utf16 = Some(Utf16Framer::new(*s.framer.options(), order));
+        s.framer = Framer::utf16(*s.framer.options(), order);
         s.decoder = Some(Decoder::new(FileEncoding::Utf16, order));
     }
     let mut from = s.multiline.as_ref().map_or(0, Multiline::fed);
@@ -1425,28 +1416,18 @@ fn process_chunk(
         if let Some(m) = s.multiline.as_mut() {
             m.reset();
         }
-        s.framer = Framer::new(*s.framer.options());
-        if let Some(u) = s.utf16.as_mut() {
-            *u = Utf16Framer::new(*s.framer.options(), Utf16Order::detect(&s.head));
-        }
+        s.framer = Framer::with_unit(*s.framer.options(), s.framer.unit());
         from = 0;
     }
     lines.clear();
     let mut push = |r: Range<usize>| lines.push(r.start + from..r.end + from);
-    let mut framed = from
-        + match s.utf16.as_mut() {
-            Some(f) => f.frame(&chunk[from..], &mut push),
-            None => s.framer.frame(&chunk[from..], &mut push),
-        };
+    let mut framed = from + s.framer.frame(&chunk[from..], &mut push);
     let mut partial = false;
     if flush.line && framed < chunk.len() {
         let at = framed;
         let mut push = |r: Range<usize>| lines.push(r.start + at..r.end + at);
         let tail = &chunk[at..];
-        framed += match s.utf16.as_mut() {
-            Some(f) => f.flush_partial(tail, &mut push),
-            None => s.framer.flush_partial(tail, &mut push),
-        };
+        framed += s.framer.flush_partial(tail, &mut push);
         partial = true;
     }
     let mut em = Emitter {

@@ -18,10 +18,10 @@ pub mod reader;
 pub mod sigbus;
 pub mod watch;
 
-pub use decode::{Decoder, FileEncoding, Utf16Framer, Utf16Order};
+pub use decode::{Decoder, FileEncoding, Utf16Order};
 pub use discovery::{GlobError, PathMatcher, PathsSpec, Scan};
 pub use fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
-pub use framing::{Framer, FramerOptions, FramerStats, LongLinePolicy};
+pub use framing::{Framer, FramerOptions, FramerStats, LineUnit, LongLinePolicy};
 pub use input::{FileClaims, FileInput, FileInputOptions, FileInputStats, Handover, InputError};
 pub use multiline::{
     Assembled, AssembledKind, Multiline, MultilineError, MultilineMode, MultilineOptions,
