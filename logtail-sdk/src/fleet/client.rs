@@ -32,11 +32,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::background::Background;
 use super::identity::{self, HostIdentity, IdentitySources, IdentityWatcher};
 use super::proto::{
     AgentAttributes, AgentGroupTag, ConfigDetail, ConfigInfo, ConfigStatus, FetchConfigRequest,
@@ -190,8 +190,7 @@ pub struct Fleet {
     held: Arc<Mutex<HeldConfigs>>,
     identity: Arc<IdentityWatcher>,
     instance_id: String,
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    heartbeat: Background,
 }
 
 impl Fleet {
@@ -248,7 +247,6 @@ impl Fleet {
             ip.map(|i| i.to_string()).unwrap_or_default(),
             startup_time
         );
-        let (stop, stopped) = crossbeam_channel::bounded(1);
         let http = ureq::AgentBuilder::new()
             .timeout_connect(options.request_timeout)
             .timeout(options.request_timeout)
@@ -269,17 +267,14 @@ impl Fleet {
             need_full: true,
             sent: None,
         };
-        let thread = std::thread::Builder::new()
-            .name("fleet-heartbeat".into())
-            .spawn(move || worker.run(&stopped))
+        let heartbeat = Background::spawn("fleet-heartbeat", move |stopped| worker.run(&stopped))
             .map_err(FleetError::Spawn)?;
         Ok((
             Fleet {
                 held,
                 identity,
                 instance_id,
-                stop: Some(stop),
-                thread: Some(thread),
+                heartbeat,
             },
             rx,
         ))
@@ -350,20 +345,7 @@ impl Fleet {
     /// Stops the heartbeat thread (waits for a request in flight, at most
     /// the request timeout) and the identity refresh.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.heartbeat.stop();
     }
 }
 

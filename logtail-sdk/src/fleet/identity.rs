@@ -13,10 +13,9 @@ use std::ffi::CStr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use super::background::Background;
 
 /// Where identities and accounts come from. Paths and variable names are
 /// configurable (tests point them at temp files and unique variables).
@@ -140,43 +139,35 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 #[derive(Debug)]
 pub struct IdentityWatcher {
     current: Arc<RwLock<(u64, HostIdentity)>>,
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    refresh: Background,
 }
 
 impl IdentityWatcher {
     /// Reads the sources once, then starts the refresh thread.
     pub fn start(sources: IdentitySources, refresh: Duration) -> std::io::Result<IdentityWatcher> {
         let current = Arc::new(RwLock::new((0, sources.read())));
-        let (stop, stopped): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(1);
         let shared = Arc::clone(&current);
-        let thread = std::thread::Builder::new()
-            .name("fleet-identity".into())
-            .spawn(move || {
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(refresh)
-                {
-                    let now = sources.read();
-                    let mut guard = match shared.write() {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    };
-                    if guard.1 != now {
-                        tracing::info!(
-                            ids = ?now.user_defined_ids,
-                            accounts = now.accounts.len(),
-                            "host identity changed"
-                        );
-                        guard.0 += 1;
-                        guard.1 = now;
-                    }
+        let refresh = Background::spawn("fleet-identity", move |stopped| {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(refresh)
+            {
+                let now = sources.read();
+                let mut guard = match shared.write() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                if guard.1 != now {
+                    tracing::info!(
+                        ids = ?now.user_defined_ids,
+                        accounts = now.accounts.len(),
+                        "host identity changed"
+                    );
+                    guard.0 += 1;
+                    guard.1 = now;
                 }
-            })?;
-        Ok(IdentityWatcher {
-            current,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+            }
+        })?;
+        Ok(IdentityWatcher { current, refresh })
     }
 
     /// The identity as last read.
@@ -194,20 +185,7 @@ impl IdentityWatcher {
 
     /// Stops the refresh thread (also done on drop).
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for IdentityWatcher {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.refresh.stop();
     }
 }
 

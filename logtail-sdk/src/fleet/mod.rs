@@ -13,6 +13,7 @@
 //!   agent at a LoongCollector ConfigServer instead.
 //! - [`store`]: atomic JSON files both sides keep their state in.
 
+mod background;
 pub mod client;
 pub mod group;
 pub mod identity;
