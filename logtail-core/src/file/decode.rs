@@ -7,9 +7,10 @@
 //! - `gbk`: ASCII-compatible for `\n` (no GBK trail byte is `0x0A`), so the
 //!   byte [`Framer`](super::Framer) frames it and each line is decoded.
 //! - `utf16`: newlines are 2-byte units (`0A 00` little-endian, `00 0A`
-//!   big-endian), framed by [`Framer::utf16`](super::Framer::utf16). The byte order comes from the
-//!   file's byte-order mark ([`Utf16Order::detect`]; little-endian without
-//!   one); the mark itself is not part of the first line.
+//!   big-endian), framed by [`Framer::utf16`](super::Framer::utf16). The
+//!   byte order comes from the file's byte-order mark
+//!   ([`Utf16Order::detect`]; little-endian without one); the mark itself
+//!   is not part of the first line.
 //!
 //! Bytes that do not decode become U+FFFD (never dropped) and are counted.
 
@@ -182,8 +183,9 @@ impl Decoder {
     }
 }
 
-/// Where the first UTF-16 newline unit at or after `from` (an even
-/// position) ends, in `buf` whose position 0 is unit-aligned.
+/// Where the first UTF-16 unit `u` at or after `from` (an even position)
+/// starts, in `buf` whose position 0 is unit-aligned; a unit cut off by the
+/// end of `buf` is not found.
 pub(super) fn find_unit(buf: &[u8], from: usize, order: Utf16Order, u: u8) -> Option<usize> {
     let unit = order.unit(u);
     let hay = buf.get(from..)?;
