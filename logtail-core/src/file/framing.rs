@@ -249,8 +249,7 @@ impl Framer {
         let mut end = buf.len();
         // A CR unit only ends a buffer of whole units (an odd byte of UTF-16
         // stays in the line).
-        let whole_units = end - end % w == end;
-        if self.opts.strip_cr && whole_units && end >= w && unit.is_cr(&buf[end - w..end]) {
+        if self.opts.strip_cr && end % w == 0 && end >= w && unit.is_cr(&buf[end - w..end]) {
             end -= w;
         }
         self.stats.partial_flushes += 1;
