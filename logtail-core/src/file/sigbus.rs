@@ -43,6 +43,9 @@ pub fn faults_handled() -> u64 {
 }
 static INSTALL: Once = Once::new();
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+/// The page size, looked up by [`install`] before the handler can run: the
+/// handler itself only reads it (sysconf is not async-signal-safe).
+static PAGE: AtomicUsize = AtomicUsize::new(0);
 
 /// Copies `len` bytes from `src` (inside a live memory map) to `dst`.
 ///
@@ -92,8 +95,16 @@ fn release(i: usize) -> usize {
     faults
 }
 
-fn install() {
+/// Installs the handler (once per process) after looking up the page size
+/// it needs. [`guarded_copy`] calls it; calling it earlier is harmless.
+pub fn install() {
     INSTALL.call_once(|| {
+        // SAFETY: sysconf outside any signal handler, for a constant.
+        let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        PAGE.store(
+            usize::try_from(p).ok().filter(|&p| p > 0).unwrap_or(4096),
+            Ordering::Release,
+        );
         // SAFETY: plain sigaction setup; the handler only uses atomics and
         // the async-signal-safe syscalls mmap and sigaction.
         unsafe {
@@ -170,24 +181,14 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     }
 }
 
+/// The page size [`install`] looked up; only an atomic load, so the
+/// handler may call it. (The handler runs only once `install` stored it;
+/// 4096 is a fallback that cannot be reached.)
 fn page_size() -> usize {
-    static PAGE: AtomicUsize = AtomicUsize::new(0);
-    let p = PAGE.load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
+    match PAGE.load(Ordering::Acquire) {
+        0 => 4096,
+        p => p,
     }
-    // SAFETY: sysconf is async-signal-safe enough for a constant query;
-    // it is called once outside the handler by `warm_up` below anyway.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let p = if p > 0 { p as usize } else { 4096 };
-    PAGE.store(p, Ordering::Relaxed);
-    p
-}
-
-/// Installs the handler and caches the page size (call once early).
-pub fn warm_up() {
-    install();
-    let _ = page_size();
 }
 
 #[cfg(test)]
@@ -196,8 +197,16 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn the_page_size_is_known_once_the_handler_is_installed() {
+        install();
+        // SAFETY: sysconf for a constant.
+        let expected = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        assert_eq!(PAGE.load(Ordering::Acquire), expected);
+        assert_eq!(page_size(), expected);
+    }
+
+    #[test]
     fn copy_from_truncated_map_reports_fault_instead_of_crashing() {
-        warm_up();
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&vec![b'x'; 64 * 1024]).unwrap();
         // SAFETY: test-owned file; the point is to truncate it under the map.
