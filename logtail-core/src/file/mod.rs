@@ -16,6 +16,7 @@ pub mod input;
 pub mod multiline;
 pub mod reader;
 pub mod sigbus;
+mod stats_display;
 pub mod watch;
 
 pub use decode::{Decoder, FileEncoding, Utf16Order};
