@@ -5,7 +5,7 @@
 //! never lose an event silently: a line it cannot parse is kept as it was and
 //! counted.
 
-use crate::process::ParserStats;
+use crate::process::{DropReason, ParserStats};
 use crate::EventBatch;
 
 /// One processing step of a pipeline.
@@ -19,5 +19,12 @@ pub trait Parser: Send {
     /// What the step did so far.
     fn stats(&self) -> ParserStats {
         ParserStats::default()
+    }
+
+    /// Why this step drops events (counted in [`ParserStats::dropped`]),
+    /// for the warning the pipeline logs when it does. `None` for a step
+    /// that never drops.
+    fn drop_reason(&self) -> Option<DropReason> {
+        None
     }
 }

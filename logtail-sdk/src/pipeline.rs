@@ -278,9 +278,10 @@ impl Pipeline {
             )?);
         }
         let (in_tx, in_rx) = bounded::<EventBatch>(QUEUE_BATCHES);
+        let pname = name.clone();
         stages.push(spawn(
             "process",
-            Box::new(move || run_process(&mut parsers, in_rx, sink_txs)),
+            Box::new(move || run_process(&pname, &mut parsers, in_rx, sink_txs)),
         )?);
         let stop_in = Arc::clone(&stop);
         let pname = name.clone();
@@ -428,14 +429,17 @@ fn run_input(
 }
 
 fn run_process(
+    name: &str,
     parsers: &mut [Box<dyn Parser>],
     rx: Receiver<EventBatch>,
     sinks: Vec<Sender<EventBatch>>,
 ) {
+    let mut drops = DropReports::new(parsers.len());
     for mut batch in rx {
         for p in parsers.iter_mut() {
             p.process(&mut batch);
         }
+        drops.check(name, parsers, Instant::now());
         if sinks.len() == 1 {
             // A closed sink queue drops the batch: not acknowledged.
             let _ = sinks[0].send(batch);
@@ -457,6 +461,96 @@ fn run_process(
             });
         }
     }
+    // The input stopped: what each processor did, in words.
+    for (i, p) in parsers.iter().enumerate() {
+        tracing::info!("{}", processor_stop_line(name, i, p.as_ref()));
+    }
+}
+
+/// How often a processor that keeps dropping events is reported again.
+pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Reports the events each processor drops, so that no drop is silent: a
+/// warning at the first drop, then at most one per
+/// [`DROP_REPORT_INTERVAL`] with the count since the last one.
+#[derive(Debug)]
+struct DropReports {
+    /// Per processor: the drops reported so far, and when.
+    reported: Vec<(u64, Option<Instant>)>,
+}
+
+impl DropReports {
+    fn new(processors: usize) -> Self {
+        DropReports {
+            reported: vec![(0, None); processors],
+        }
+    }
+
+    /// Logs a warning for each processor with drops not reported yet, unless
+    /// it was reported less than an interval before `now`. Returns the
+    /// warnings (for tests).
+    fn check(&mut self, pipeline: &str, parsers: &[Box<dyn Parser>], now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, (p, (reported, at))) in parsers.iter().zip(&mut self.reported).enumerate() {
+            let dropped = p.stats().dropped;
+            if dropped <= *reported
+                || at.is_some_and(|t| now.saturating_duration_since(t) < DROP_REPORT_INTERVAL)
+            {
+                continue;
+            }
+            let why = drop_why(p.as_ref());
+            let msg = match at {
+                None => format!(
+                    "pipeline {pipeline}: processors[{i}] {} dropped {dropped} {}: {why}; further drops are reported at most once a minute",
+                    p.name(),
+                    events(dropped)
+                ),
+                Some(t) => format!(
+                    "pipeline {pipeline}: processors[{i}] {} dropped {} more {} in the last {} s ({dropped} since it started): {why}",
+                    p.name(),
+                    dropped - *reported,
+                    events(dropped - *reported),
+                    now.saturating_duration_since(*t).as_secs()
+                ),
+            };
+            tracing::warn!("{msg}");
+            out.push(msg);
+            *reported = dropped;
+            *at = Some(now);
+        }
+        out
+    }
+}
+
+fn events(n: u64) -> &'static str {
+    if n == 1 {
+        "event"
+    } else {
+        "events"
+    }
+}
+
+/// Why `p` drops events, in words, naming the option that controls it.
+fn drop_why(p: &dyn Parser) -> String {
+    match p.drop_reason() {
+        Some(r) => r.to_string(),
+        None => "the processor gave no reason".into(),
+    }
+}
+
+/// The readable line of a processor's counters at stop, e.g.
+/// `pipeline nginx: processors[0] processor_parse_timestamp_native: 1000
+/// events, 1000 dropped: their time … ; controlled by DiscardOlderThanSecs (…)`.
+fn processor_stop_line(pipeline: &str, index: usize, p: &dyn Parser) -> String {
+    let stats = p.stats();
+    let mut line = format!(
+        "pipeline {pipeline}: processors[{index}] {}: {stats}",
+        p.name()
+    );
+    if stats.dropped > 0 {
+        line.push_str(&format!(": {}", drop_why(p)));
+    }
+    line
 }
 
 fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool) {
@@ -550,5 +644,115 @@ impl Backoff {
             std::thread::sleep(left.min(Duration::from_millis(20)));
         }
         self.delay = (self.delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logtail_core::process::timestamp::{TimestampOptions, TimestampParser};
+    use logtail_core::process::ParserStats;
+
+    /// A processor that has dropped `dropped` events so far.
+    struct Dropper {
+        dropped: u64,
+        reason: bool,
+    }
+
+    impl Parser for Dropper {
+        fn name(&self) -> &str {
+            "processor_test"
+        }
+        fn process(&mut self, _batch: &mut EventBatch) {}
+        fn stats(&self) -> ParserStats {
+            ParserStats {
+                processed: self.dropped,
+                failed: 0,
+                dropped: self.dropped,
+            }
+        }
+        fn drop_reason(&self) -> Option<logtail_core::process::DropReason> {
+            self.reason.then(|| logtail_core::process::DropReason {
+                reason: "they are tests".into(),
+                option: "TestOption",
+                remedy: "off keeps them".into(),
+            })
+        }
+    }
+
+    fn dropper(dropped: u64) -> Box<dyn Parser> {
+        Box::new(Dropper {
+            dropped,
+            reason: true,
+        })
+    }
+
+    #[test]
+    fn the_first_drop_is_reported_at_once_then_once_a_minute_with_counts() {
+        let t0 = Instant::now();
+        let mut r = DropReports::new(2);
+        let mut parsers = vec![dropper(0), dropper(0)];
+        assert!(
+            r.check("app", &parsers, t0).is_empty(),
+            "no drop, no warning"
+        );
+        parsers[1] = dropper(3);
+        let w = r.check("app", &parsers, t0);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("pipeline app: processors[1] processor_test dropped 3 events: they are tests; controlled by TestOption (off keeps them); further drops"),
+            "{}",
+            w[0]
+        );
+        // More drops within the minute: quiet.
+        parsers[1] = dropper(10);
+        let later = t0 + Duration::from_secs(30);
+        assert!(r.check("app", &parsers, later).is_empty());
+        // After a minute: the count since the last warning and the total.
+        let w = r.check("app", &parsers, t0 + DROP_REPORT_INTERVAL);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("dropped 7 more events in the last 60 s (10 since it started)"),
+            "{}",
+            w[0]
+        );
+        // Nothing new: nothing said, however long it has been.
+        assert!(r
+            .check("app", &parsers, t0 + 10 * DROP_REPORT_INTERVAL)
+            .is_empty());
+    }
+
+    #[test]
+    fn a_drop_without_a_reason_is_still_reported() {
+        let mut r = DropReports::new(1);
+        let parsers: Vec<Box<dyn Parser>> = vec![Box::new(Dropper {
+            dropped: 1,
+            reason: false,
+        })];
+        let w = r.check("app", &parsers, Instant::now());
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("dropped 1 event: the processor gave no reason"),
+            "{}",
+            w[0]
+        );
+    }
+
+    #[test]
+    fn the_stop_line_reads_as_words_and_says_why() {
+        let p = dropper(1000);
+        assert_eq!(
+            processor_stop_line("nginx", 0, p.as_ref()),
+            "pipeline nginx: processors[0] processor_test: 1000 events, 1000 dropped: they are tests; controlled by TestOption (off keeps them)"
+        );
+        let ts = TimestampParser::new(TimestampOptions {
+            source_format: "%s".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            processor_stop_line("nginx", 2, &ts),
+            "pipeline nginx: processors[2] processor_parse_timestamp_native: 0 events"
+        );
     }
 }

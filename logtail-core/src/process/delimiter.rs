@@ -474,6 +474,10 @@ impl Parser for DelimiterParser {
     fn stats(&self) -> ParserStats {
         self.stats
     }
+
+    fn drop_reason(&self) -> Option<crate::process::DropReason> {
+        self.source.drop_reason()
+    }
 }
 
 #[cfg(test)]

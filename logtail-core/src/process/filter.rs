@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::event::Event;
 use crate::process::regex::FullMatcher;
-use crate::process::ParserStats;
+use crate::process::{DropReason, ParserStats};
 use crate::{EventBatch, Parser};
 
 /// The LoongCollector type string.
@@ -138,6 +138,37 @@ impl Parser for FilterParser {
     fn stats(&self) -> ParserStats {
         self.stats
     }
+
+    fn drop_reason(&self) -> Option<DropReason> {
+        let names = |rules: &[Rule]| {
+            rules
+                .iter()
+                .map(|(k, _)| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let reason = match (self.include.is_empty(), self.exclude.is_empty()) {
+            (true, true) => return None,
+            (false, true) => format!(
+                "their fields {} do not all match Include",
+                names(&self.include)
+            ),
+            (true, false) => format!(
+                "one of their fields {} matches Exclude",
+                names(&self.exclude)
+            ),
+            (false, false) => format!(
+                "their fields {} do not all match Include, or one of {} matches Exclude",
+                names(&self.include),
+                names(&self.exclude)
+            ),
+        };
+        Some(DropReason {
+            reason,
+            option: "Include (FilterKey/FilterRegex), Exclude",
+            remedy: "change the patterns to keep them".into(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +264,22 @@ mod tests {
         let e = ev(&[("msg", &format!("{big}!"))]);
         assert!(filter(&[("msg", "z+!")], &[]).keeps(&e));
         assert!(!filter(&[], &[("msg", ".*!")]).keeps(&e));
+    }
+
+    #[test]
+    fn the_drop_reason_names_the_fields_and_options() {
+        assert_eq!(filter(&[], &[]).drop_reason(), None);
+        let r = filter(&[("status", "2..")], &[]).drop_reason().unwrap();
+        assert!(
+            r.reason.contains("\"status\"") && r.reason.contains("Include"),
+            "{r}"
+        );
+        let r = filter(&[], &[("msg", ".*debug.*")]).drop_reason().unwrap();
+        assert!(
+            r.reason.contains("\"msg\"") && r.reason.contains("Exclude"),
+            "{r}"
+        );
+        assert!(r.option.contains("Exclude") && r.option.contains("FilterRegex"));
     }
 
     #[test]

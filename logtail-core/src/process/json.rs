@@ -109,6 +109,10 @@ impl Parser for JsonParser {
     fn stats(&self) -> ParserStats {
         self.stats
     }
+
+    fn drop_reason(&self) -> Option<crate::process::DropReason> {
+        self.opts.source.drop_reason()
+    }
 }
 
 /// Parses the source field of one event and applies the outcome as `opts`

@@ -39,6 +39,54 @@ pub struct ParserStats {
     pub dropped: u64,
 }
 
+impl std::fmt::Display for ParserStats {
+    /// `1000 events, 3 failed to parse, 997 dropped`: events always, the
+    /// other counters when they are not zero.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ParserStats {
+            processed,
+            failed,
+            dropped,
+        } = *self;
+        write!(
+            f,
+            "{processed} {}",
+            if processed == 1 { "event" } else { "events" }
+        )?;
+        if failed > 0 {
+            write!(f, ", {failed} failed to parse")?;
+        }
+        if dropped > 0 {
+            write!(f, ", {dropped} dropped")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a processor removes events: said whenever it does (no drop is
+/// silent), with the option that controls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropReason {
+    /// What the dropped events have in common, e.g. `their time is more
+    /// than 300 s before they were read`.
+    pub reason: String,
+    /// The option that controls the drop, e.g. `DiscardOlderThanSecs`.
+    pub option: &'static str,
+    /// How to keep such events with that option, e.g. `0 keeps them`.
+    pub remedy: String,
+}
+
+impl std::fmt::Display for DropReason {
+    /// `REASON; controlled by OPTION (REMEDY)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; controlled by {} ({})",
+            self.reason, self.option, self.remedy
+        )
+    }
+}
+
 /// The source-field options of the `processor_parse_*_native` processors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceOptions {
@@ -191,6 +239,17 @@ impl Event {
 }
 
 impl SourceOptions {
+    /// Why a parser with these options drops events: a source that does not
+    /// parse, with `KeepingSourceWhenParseFail: false`. `None` when it keeps
+    /// them (the default).
+    pub fn drop_reason(&self) -> Option<DropReason> {
+        (!self.keep_source_on_fail).then(|| DropReason {
+            reason: format!("their field {:?} did not parse", &*self.source_key),
+            option: "KeepingSourceWhenParseFail",
+            remedy: "true keeps them as they were".into(),
+        })
+    }
+
     /// Applies `outcome` to `event` as the options say. Returns `false` when
     /// the event is to be dropped (a failure with `keep_source_on_fail` off).
     ///
@@ -331,6 +390,34 @@ mod tests {
             key: FieldKey::interned(k),
             value: FieldValue::from(Bytes::from_static(v.as_bytes())),
         }
+    }
+
+    #[test]
+    fn stats_read_as_words() {
+        let s = ParserStats {
+            processed: 1000,
+            failed: 3,
+            dropped: 997,
+        };
+        assert_eq!(s.to_string(), "1000 events, 3 failed to parse, 997 dropped");
+        assert_eq!(ParserStats::default().to_string(), "0 events");
+        let one = ParserStats {
+            processed: 1,
+            ..Default::default()
+        };
+        assert_eq!(one.to_string(), "1 event");
+    }
+
+    #[test]
+    fn a_parser_that_keeps_failures_gives_no_drop_reason() {
+        assert_eq!(SourceOptions::default().drop_reason(), None);
+        let o = SourceOptions {
+            keep_source_on_fail: false,
+            ..Default::default()
+        };
+        let r = o.drop_reason().unwrap();
+        assert_eq!(r.option, "KeepingSourceWhenParseFail");
+        assert!(r.to_string().contains("\"content\" did not parse"), "{r}");
     }
 
     #[test]

@@ -537,6 +537,10 @@ impl Parser for RegexParser {
     fn stats(&self) -> ParserStats {
         self.stats
     }
+
+    fn drop_reason(&self) -> Option<crate::process::DropReason> {
+        self.source.drop_reason()
+    }
 }
 
 #[cfg(test)]

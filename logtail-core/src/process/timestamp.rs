@@ -51,7 +51,7 @@
 use std::sync::Arc;
 
 use crate::event::Event;
-use crate::process::{ParserStats, CONTENT};
+use crate::process::{DropReason, ParserStats, CONTENT};
 use crate::{EventBatch, Parser, Timestamp};
 
 /// The LoongCollector type string of this processor.
@@ -809,6 +809,23 @@ impl Parser for TimestampParser {
     fn stats(&self) -> ParserStats {
         self.stats
     }
+
+    fn drop_reason(&self) -> Option<DropReason> {
+        (self.window > 0).then(|| DropReason {
+            reason: format!(
+                "their time (from field {:?}) is more than {} s before {}",
+                &*self.source_key,
+                self.window,
+                if self.clock.is_some() {
+                    "the reference time"
+                } else {
+                    "the time they were read"
+                }
+            ),
+            option: "DiscardOlderThanSecs",
+            remedy: "0 keeps them all, a larger value keeps older ones".into(),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1325,6 +1342,12 @@ mod tests {
                 dropped: 2
             }
         );
+        let why = p.drop_reason().expect("the window drops");
+        assert_eq!(why.option, "DiscardOlderThanSecs");
+        assert!(
+            why.reason.contains("300 s before the time they were read"),
+            "{why}"
+        );
 
         // 0 turns the window off.
         let mut p = TimestampParser::new(TimestampOptions {
@@ -1337,6 +1360,7 @@ mod tests {
         p.process(&mut b);
         assert_eq!(b.events.len(), 1);
         assert_eq!(p.stats().dropped, 0);
+        assert_eq!(p.drop_reason(), None, "a parser that cannot drop says so");
 
         // A fixed clock replaces the read time; custom window.
         let mut p = TimestampParser::new(TimestampOptions {
