@@ -278,6 +278,13 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// What an empty config file is told.
+const EMPTY_FILE: &str =
+    "the file is empty: a pipeline config needs at least `inputs` and `flushers`";
+/// What an empty config text (from a config server) is told.
+const EMPTY_CONFIG: &str =
+    "the config is empty: a pipeline config needs at least `inputs` and `flushers`";
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -298,18 +305,35 @@ impl PipelineConfig {
     /// [`PipelineConfig::load`], also returning the text it parsed (so a
     /// caller can tell whether the file changed without reading it again).
     pub fn load_with_text(path: &Path) -> Result<(PipelineConfig, String), ConfigError> {
-        let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            origin: origin.clone(),
+            origin: path.display().to_string(),
             key: String::new(),
             message: format!("cannot read: {e}"),
         })?;
-        let name = path
-            .file_stem()
+        Self::parse_file(path, &text).map(|c| (c, text))
+    }
+
+    /// The pipeline name a config file gives: its name without the
+    /// extension (`/etc/conf.d/nginx.yaml` → `nginx`).
+    pub fn name_of(path: &Path) -> String {
+        path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "config".into());
+            .unwrap_or_else(|| "config".into())
+    }
+
+    /// Parses `text`, read from the config file `path`: the name comes from
+    /// the file name ([`PipelineConfig::name_of`]), a `.json` file is JSON,
+    /// and errors name the file.
+    pub fn parse_file(path: &Path, text: &str) -> Result<PipelineConfig, ConfigError> {
+        let origin = path.display().to_string();
         let json = path.extension().is_some_and(|e| e == "json");
-        Self::parse(&name, &origin, &text, json).map(|c| (c, text))
+        match Self::parse(&Self::name_of(path), &origin, text, json) {
+            Err(e) if e.key.is_empty() && e.message == EMPTY_CONFIG => Err(ConfigError {
+                message: EMPTY_FILE.into(),
+                ..e
+            }),
+            other => other,
+        }
     }
 
     /// Parses config text. `json` forces JSON; otherwise text starting with
@@ -324,11 +348,18 @@ impl PipelineConfig {
             origin,
             warnings: Vec::new(),
         };
+        if text.trim().is_empty() {
+            return Err(cx.err("", EMPTY_CONFIG));
+        }
         let root: Value = if json || text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| cx.err("", format!("invalid JSON: {e}")))?
         } else {
             serde_yaml::from_str(text).map_err(|e| cx.err("", format!("invalid YAML: {e}")))?
         };
+        // Only comments (or `---`): as empty as no text at all.
+        if root.is_null() {
+            return Err(cx.err("", EMPTY_CONFIG));
+        }
         let mut top = Obj::new(&root, String::new(), &cx)?;
         let enable = top.bool("enable", true, &cx)?;
         let inputs_v = top.get("inputs");
@@ -832,6 +863,28 @@ mod tests {
         .unwrap();
         let InputConfig::File(f) = &c.inputs[0];
         assert_eq!(f.tail_size_kb, 0);
+    }
+
+    #[test]
+    fn an_empty_config_says_so() {
+        for text in ["", "  \n\n", "# only a comment\n", "---\n"] {
+            let e = PipelineConfig::parse("a", "a.yaml", text, false).unwrap_err();
+            assert_eq!(e.message, EMPTY_CONFIG, "{text:?}");
+            assert_eq!(e.to_string(), format!("a.yaml: {EMPTY_CONFIG}"));
+        }
+        let e = PipelineConfig::parse("a", "a.json", " ", true).unwrap_err();
+        assert_eq!(e.message, EMPTY_CONFIG);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.yaml");
+        std::fs::write(&path, "").unwrap();
+        let e = PipelineConfig::load(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: the file is empty: a pipeline config needs at least `inputs` and `flushers`",
+                path.display()
+            )
+        );
     }
 
     #[test]

@@ -10,8 +10,10 @@
 //! written); SIGHUP reloads the config files. Each config is applied on its
 //! own: a change stops that pipeline (delivering what it read) and starts
 //! the new version from the same checkpoints; a version that fails keeps
-//! the previous one running. Exit codes: 0 after a clean stop, 2 for a bad
-//! config or command line at start, 1 for other failures.
+//! the previous one running. A bad file in `--config-dir` is reported once
+//! (until it changes) and skipped; the others run. Exit codes: 0 after a
+//! clean stop, 2 for a bad `--config` file, a `--config-dir` without one
+//! valid config, or a bad command line at start, 1 for other failures.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use logtail_sdk::config::{ConfigError, PipelineConfig};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use logtail_sdk::fleet::client::{ConfigChange, ConfigState, Fleet, FleetOptions};
 use logtail_sdk::fleet::identity::IdentitySources;
@@ -92,11 +94,14 @@ fn main() -> ExitCode {
     let args = Args::parse();
     logtail_examples::init_logging(&args.log_level);
 
-    if let Err(e) = std::fs::create_dir_all(&args.data_dir) {
-        eprintln!(
-            "logtail-agent: cannot create --data-dir {}: {e}",
-            args.data_dir.display()
-        );
+    if let Some(dir) = &args.config_dir {
+        if let Err(e) = check_config_dir(dir) {
+            eprintln!("logtail-agent: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Err(e) = make_data_dir(&args.data_dir) {
+        eprintln!("logtail-agent: {e}");
         return ExitCode::from(2);
     }
     let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
@@ -116,12 +121,7 @@ fn main() -> ExitCode {
         ctx.credentials = CredentialSource::File(f.clone());
     }
     let mut local = LocalConfigs::new(args.configs.clone(), args.config_dir.clone());
-    let first = if demo {
-        demo_config(&data_dir).map(|c| vec![(c, 0)])
-    } else {
-        local.load()
-    };
-    let first = match first {
+    let demo_cfg = match demo.then(|| demo_config(&data_dir)).transpose() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("logtail-agent: {e}");
@@ -149,14 +149,14 @@ fn main() -> ExitCode {
     });
 
     let mut manager = PipelineManager::new(ctx, STOP_TIMEOUT);
-    for (c, hash) in first {
-        let name = c.name.clone();
-        if let Err(e) = manager.apply(c) {
-            eprintln!("logtail-agent: {e}");
-            manager.stop_all();
-            return ExitCode::from(2);
-        }
-        local.applied.insert(name, hash);
+    let started = match demo_cfg {
+        Some(c) => manager.apply(c),
+        None => local.start(&mut manager, !args.config_servers.is_empty()),
+    };
+    if let Err(e) = started {
+        eprintln!("logtail-agent: {e}");
+        manager.stop_all();
+        return ExitCode::from(2);
     }
 
     // Fleet management: configs from a ConfigServer, applied one by one.
@@ -185,7 +185,7 @@ fn main() -> ExitCode {
             recv(sig_rx) -> sig => match sig {
                 Ok(SIGHUP) => {
                     tracing::info!("SIGHUP: reloading configs");
-                    local.reload(&mut manager);
+                    local.reload(&mut manager, true);
                 }
                 _ => {
                     tracing::info!(signal = ?sig.ok(), "stopping");
@@ -199,7 +199,7 @@ fn main() -> ExitCode {
             },
             recv(ticker) -> _ => {
                 if args.config_dir.is_some() {
-                    local.reload(&mut manager);
+                    local.reload(&mut manager, false);
                 }
             },
         }
@@ -233,7 +233,7 @@ fn apply_remote(
         } => {
             fleet.report(&name, version, ConfigState::Applying);
             let origin = format!("config server: {name} v{version}");
-            let result = if local.applied.contains_key(&name) {
+            let result = if local.has(&name) {
                 Err(format!("{origin}: a local config file has the same name"))
             } else {
                 String::from_utf8(detail)
@@ -253,20 +253,66 @@ fn apply_remote(
             }
         }
         ConfigChange::Remove { name } => {
-            if !local.applied.contains_key(&name) {
+            if !local.has(&name) {
                 manager.remove(&name);
             }
         }
     }
 }
 
-/// Config files given with `--config` and found in `--config-dir`, and the
-/// content hash of each applied one (so only changes are applied).
+/// `--config-dir` must be a readable directory.
+fn check_config_dir(dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("--config-dir {shown}: no such directory"))
+        }
+        Err(e) => Err(format!("--config-dir {shown}: cannot read: {e}")),
+        Ok(m) if !m.is_dir() => Err(format!("--config-dir {shown}: not a directory")),
+        Ok(_) => std::fs::read_dir(dir)
+            .map(drop)
+            .map_err(|e| format!("--config-dir {shown}: cannot read: {e}")),
+    }
+}
+
+/// Creates `--data-dir` (and its parents) unless it exists as a directory.
+fn make_data_dir(dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    if let Ok(m) = std::fs::metadata(dir) {
+        if !m.is_dir() {
+            return Err(format!("--data-dir {shown}: is a file, not a directory"));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("--data-dir {shown}: cannot create: {e}"))
+}
+
+/// Config files given with `--config` and found in `--config-dir`. Each
+/// file is applied on its own: one that does not load or start is
+/// reported once (until it changes, or SIGHUP asks again) and the others
+/// go on; the running version of its config, if any, keeps running.
 struct LocalConfigs {
     files: Vec<PathBuf>,
     dir: Option<PathBuf>,
-    applied: BTreeMap<String, u64>,
-    last_error: Option<String>,
+    /// The applied configs by name: the file and the hash of its text.
+    applied: BTreeMap<String, (PathBuf, u64)>,
+    /// Files whose current text failed, with the hash of that text (or of
+    /// the read error): already reported.
+    failed: BTreeMap<PathBuf, u64>,
+    /// The last error reading `--config-dir` (reported once).
+    dir_error: Option<String>,
+}
+
+/// One config file as found now.
+struct Found {
+    path: PathBuf,
+    /// The pipeline name (the file name without its extension).
+    name: String,
+    /// Given with `--config` (a failure at start is fatal).
+    explicit: bool,
+    /// The file's text, or why it could not be read.
+    text: Result<String, ConfigError>,
+    /// Hash of the text (or of the read error).
+    hash: u64,
 }
 
 impl LocalConfigs {
@@ -275,93 +321,190 @@ impl LocalConfigs {
             files,
             dir,
             applied: BTreeMap::new(),
-            last_error: None,
+            failed: BTreeMap::new(),
+            dir_error: None,
         }
     }
 
-    fn paths(&self) -> Vec<PathBuf> {
-        let mut out = self.files.clone();
+    /// Whether a config of this name runs from a local file.
+    fn has(&self, name: &str) -> bool {
+        self.applied.contains_key(name)
+    }
+
+    /// The config files now: the `--config` ones, then the directory's
+    /// `*.yaml`, `*.yml` and `*.json` in name order. `Err` when the
+    /// directory cannot be read.
+    fn find(&self) -> Result<Vec<Found>, String> {
+        let mut paths: Vec<(PathBuf, bool)> =
+            self.files.iter().map(|p| (p.clone(), true)).collect();
         if let Some(dir) = &self.dir {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map(|rd| {
-                    rd.filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| {
-                            p.is_file()
-                                && matches!(
-                                    p.extension().and_then(|e| e.to_str()),
-                                    Some("yaml" | "yml" | "json")
-                                )
-                        })
-                        .collect()
+            let rd = std::fs::read_dir(dir)
+                .map_err(|e| format!("--config-dir {}: cannot read: {e}", dir.display()))?;
+            let mut found: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(
+                            p.extension().and_then(|e| e.to_str()),
+                            Some("yaml" | "yml" | "json")
+                        )
                 })
-                .unwrap_or_default();
+                .collect();
             found.sort();
-            out.extend(found);
+            paths.extend(found.into_iter().map(|p| (p, false)));
         }
-        out
-    }
-
-    /// Every config with the hash of its text; names must be unique.
-    fn load(&self) -> Result<Vec<(PipelineConfig, u64)>, ConfigError> {
-        let mut out: Vec<(PipelineConfig, u64)> = Vec::new();
-        for p in self.paths() {
-            let (c, text) = PipelineConfig::load_with_text(&p)?;
-            let hash = fnv(text.as_bytes());
-            if let Some((other, _)) = out.iter().find(|(o, _)| o.name == c.name) {
-                return Err(ConfigError {
-                    origin: c.origin.clone(),
+        Ok(paths
+            .into_iter()
+            .map(|(path, explicit)| {
+                let name = PipelineConfig::name_of(&path);
+                let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+                    origin: path.display().to_string(),
                     key: String::new(),
-                    message: format!(
-                        "pipeline name {:?} (from the file name) is also used by {}; names must be unique",
-                        c.name, other.origin
-                    ),
+                    message: format!("cannot read: {e}"),
                 });
-            }
-            out.push((c, hash));
-        }
-        Ok(out)
+                let hash = match &text {
+                    Ok(t) => fnv(t.as_bytes()),
+                    Err(e) => fnv(e.message.as_bytes()),
+                };
+                Found {
+                    path,
+                    name,
+                    explicit,
+                    text,
+                    hash,
+                }
+            })
+            .collect())
     }
 
-    /// Applies what changed since the last load: new and changed configs,
-    /// and removed files. A config that does not load leaves everything as
-    /// it runs.
-    fn reload(&mut self, manager: &mut PipelineManager) {
-        let loaded = match self.load() {
-            Ok(l) => {
-                self.last_error = None;
-                l
+    /// Which file each name comes from: the one running it if it is still
+    /// there, else the first. The others are reported as duplicates.
+    fn owners(&self, found: &[Found]) -> BTreeMap<String, PathBuf> {
+        let mut owners = BTreeMap::new();
+        for f in found {
+            let running = self
+                .applied
+                .get(&f.name)
+                .filter(|(p, _)| found.iter().any(|g| &g.path == p))
+                .map(|(p, _)| p.clone());
+            owners
+                .entry(f.name.clone())
+                .or_insert_with(|| running.unwrap_or_else(|| f.path.clone()));
+        }
+        owners
+    }
+
+    /// Loads and applies one file. `Err` says what is wrong with it.
+    fn apply_one(
+        &mut self,
+        f: &Found,
+        owners: &BTreeMap<String, PathBuf>,
+        manager: &mut PipelineManager,
+    ) -> Result<(), String> {
+        let owner = owners.get(&f.name).filter(|p| **p != f.path);
+        if let Some(other) = owner {
+            return Err(ConfigError {
+                origin: f.path.display().to_string(),
+                key: String::new(),
+                message: format!(
+                    "pipeline name {:?} (from the file name) is also used by {}; names must be unique",
+                    f.name,
+                    other.display()
+                ),
+            }
+            .to_string());
+        }
+        let text = f.text.as_ref().map_err(ToString::to_string)?;
+        let cfg = PipelineConfig::parse_file(&f.path, text).map_err(|e| e.to_string())?;
+        manager.apply(cfg)?;
+        self.applied
+            .insert(f.name.clone(), (f.path.clone(), f.hash));
+        self.failed.remove(&f.path);
+        Ok(())
+    }
+
+    /// The start: every file applied. A bad `--config` file is an error
+    /// (exit 2); a bad file in the directory is reported and skipped,
+    /// unless no file there is valid and nothing else (another config, a
+    /// config server) is left to run.
+    fn start(&mut self, manager: &mut PipelineManager, remote: bool) -> Result<(), String> {
+        let found = self.find()?;
+        let owners = self.owners(&found);
+        let mut bad = 0;
+        for f in &found {
+            if let Err(e) = self.apply_one(f, &owners, manager) {
+                if f.explicit {
+                    return Err(e);
+                }
+                tracing::error!("{e}; this file is skipped, the other configs run");
+                self.failed.insert(f.path.clone(), f.hash);
+                bad += 1;
+            }
+        }
+        if let Some(dir) = &self.dir {
+            if self.applied.is_empty() && !remote {
+                if bad > 0 {
+                    return Err(format!(
+                        "--config-dir {}: none of its {bad} config {} is valid (see above); nothing to run",
+                        dir.display(),
+                        if bad == 1 { "file" } else { "files" }
+                    ));
+                }
+                tracing::warn!(
+                    "--config-dir {}: no config files (*.yaml, *.yml, *.json) yet; checking it every second",
+                    dir.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what changed since the last look: new and changed files, and
+    /// removed ones. A file that fails is reported once per version (every
+    /// time with `retry`, as on SIGHUP) and leaves its running config, if
+    /// any, as it runs; the other files are applied all the same.
+    fn reload(&mut self, manager: &mut PipelineManager, retry: bool) {
+        let found = match self.find() {
+            Ok(f) => {
+                self.dir_error = None;
+                f
             }
             Err(e) => {
-                let msg = e.to_string();
-                if self.last_error.as_deref() != Some(msg.as_str()) {
-                    tracing::error!("reload failed, keeping the running configs: {msg}");
-                    self.last_error = Some(msg);
+                if self.dir_error.as_deref() != Some(e.as_str()) || retry {
+                    tracing::error!("reload failed: {e}; the running configs keep going");
+                    self.dir_error = Some(e);
                 }
                 return;
             }
         };
-        let names: BTreeSet<String> = loaded.iter().map(|(c, _)| c.name.clone()).collect();
+        let owners = self.owners(&found);
         let gone: Vec<String> = self
             .applied
-            .keys()
-            .filter(|n| !names.contains(*n))
-            .cloned()
+            .iter()
+            .filter(|(name, (path, _))| owners.get(*name) != Some(path))
+            .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
             tracing::info!(pipeline = %name, "config removed");
             manager.remove(&name);
             self.applied.remove(&name);
         }
-        for (cfg, hash) in loaded {
-            if self.applied.get(&cfg.name) == Some(&hash) {
+        self.failed
+            .retain(|path, _| found.iter().any(|f| &f.path == path));
+        for f in &found {
+            let unchanged = self
+                .applied
+                .get(&f.name)
+                .is_some_and(|(p, h)| *p == f.path && *h == f.hash);
+            let reported = !retry && self.failed.get(&f.path) == Some(&f.hash);
+            if unchanged || reported {
                 continue;
             }
-            let name = cfg.name.clone();
-            match manager.apply(cfg) {
-                Ok(()) => {
-                    self.applied.insert(name, hash);
-                }
-                Err(e) => tracing::error!("{e}; the previous version (if any) keeps running"),
+            if let Err(e) = self.apply_one(f, &owners, manager) {
+                tracing::error!(
+                    "reload failed: {e}; the previous version (if any) keeps running (said again when the file changes, or on SIGHUP)"
+                );
+                self.failed.insert(f.path.clone(), f.hash);
             }
         }
     }
