@@ -992,7 +992,7 @@ mod tests {
         assert_eq!(o.topic.as_deref(), Some("t"));
         assert_eq!(o.max_send_rate, 1 << 20);
         assert_eq!(o.ali_uid.as_deref(), Some("123"));
-        assert!(o.endpoint.https && o.endpoint.project_in_host);
+        assert!(o.endpoint.https && o.endpoint.project_in_url);
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 
         let ok = "    Project: p\n    Logstore: s\n    Endpoint: http://127.0.0.1:9\n";
@@ -1001,7 +1001,7 @@ mod tests {
             panic!()
         };
         assert_eq!(o.compress, CompressType::Lz4, "lz4 by default");
-        assert!(!o.signature_v4 && !o.endpoint.https && !o.endpoint.project_in_host);
+        assert!(!o.signature_v4 && !o.endpoint.https && !o.endpoint.project_in_url);
 
         for (extra, key, needle) in [
             (

@@ -16,11 +16,13 @@ pub struct PutLogs<'a> {
     pub project: &'a str,
     /// The logstore.
     pub logstore: &'a str,
-    /// The `Host` header value exactly as sent, port included when not the
-    /// scheme's default: `{project}.{endpoint}` for SLS endpoints, or a bare
-    /// host such as `127.0.0.1:8080`. When it does not start with
-    /// `{project}.`, the request also carries `x-log-project` (as
-    /// LoongCollector does), so the server still knows the project.
+    /// The `Host` header value exactly as sent (signature v4 signs it),
+    /// port included when the endpoint names one:
+    /// `{project}.{endpoint}`, also for an IP endpoint
+    /// (`proj.10.0.0.5:8080`), since SLS finds the project there, as the
+    /// official SDKs send it. A host without the `{project}.` prefix gets
+    /// `x-log-project` as well (as LoongCollector adds it), but SLS answers
+    /// such a request `ProjectNotExist`.
     pub host: &'a str,
     /// `Some(key)`: `/shards/route?key=KEY` (the shard owning that hash);
     /// `None`: `/shards/lb` (the server picks).

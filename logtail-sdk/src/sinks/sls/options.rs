@@ -32,13 +32,20 @@ impl Default for BatchLimits {
 
 /// Where requests go.
 ///
+/// The `Host` header always names the project, `{project}.{host}[:port]`,
+/// as the official SDKs and LoongCollector send it: SLS finds the project
+/// there. A host name endpoint is also connected to under that name (SLS
+/// resolves `{project}.{endpoint}`); an IP address (or `localhost`) is
+/// connected to as it is, with the project still in `Host`.
+///
 /// ```
 /// use logtail_sdk::sinks::sls::Endpoint;
 /// let e = Endpoint::parse("cn-hangzhou.log.aliyuncs.com").unwrap();
 /// assert_eq!(e.url_base("proj"), "https://proj.cn-hangzhou.log.aliyuncs.com");
+/// assert_eq!(e.host_header("proj"), "proj.cn-hangzhou.log.aliyuncs.com");
 /// let e = Endpoint::parse("http://127.0.0.1:8080").unwrap();
 /// assert_eq!(e.url_base("proj"), "http://127.0.0.1:8080");
-/// assert_eq!(e.host_header("proj"), "127.0.0.1:8080");
+/// assert_eq!(e.host_header("proj"), "proj.127.0.0.1:8080");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -48,9 +55,10 @@ pub struct Endpoint {
     pub host: String,
     /// Explicit port.
     pub port: Option<u16>,
-    /// Whether the project is put in front of the host (`proj.host`); not
-    /// for addresses, where `x-log-project` names it instead.
-    pub project_in_host: bool,
+    /// Whether requests connect to `{project}.{host}` (host names), or to
+    /// `host` itself (IP addresses and `localhost`, which have no
+    /// per-project names). The `Host` header names the project either way.
+    pub project_in_url: bool,
 }
 
 impl Endpoint {
@@ -89,27 +97,36 @@ impl Endpoint {
             https,
             host,
             port,
-            project_in_host: !is_addr,
+            project_in_url: !is_addr,
         })
     }
 
-    /// The `Host` header for `project`.
-    pub fn host_header(&self, project: &str) -> String {
-        let host = if self.project_in_host {
-            format!("{project}.{}", self.host)
-        } else {
-            self.host.clone()
-        };
+    /// `host[:port]`, the port only when the endpoint names one.
+    fn authority(&self) -> String {
         match self.port {
-            Some(p) => format!("{host}:{p}"),
-            None => host,
+            Some(p) => format!("{}:{p}", self.host),
+            None => self.host.clone(),
         }
     }
 
-    /// `scheme://host[:port]`, to which the request path is appended.
+    /// The `Host` header for `project`: `{project}.{host}[:port]` for
+    /// every endpoint, addresses included (LoongCollector's
+    /// `SetCommonHeader` and the Python SDK's `LogClient._send` do the
+    /// same). Signature v4 signs this value.
+    pub fn host_header(&self, project: &str) -> String {
+        format!("{project}.{}", self.authority())
+    }
+
+    /// `scheme://…`, to which the request path is appended: the host name
+    /// with the project in front (`https://proj.cn-hangzhou…`), or the
+    /// address itself (`http://10.0.0.5:8080`).
     pub fn url_base(&self, project: &str) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}", self.host_header(project))
+        if self.project_in_url {
+            format!("{scheme}://{}", self.host_header(project))
+        } else {
+            format!("{scheme}://{}", self.authority())
+        }
     }
 }
 
@@ -175,6 +192,64 @@ impl SlsOptions {
             disk_buffer_max_bytes: 1 << 30,
             disk_buffer_ttl: Duration::from_secs(24 * 3600),
             ali_uid: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SLS finds the project in `Host`: every endpoint form sends
+    /// `{project}.{host}[:port]`; only host names are connected to under
+    /// the project's name.
+    #[test]
+    fn host_header_names_the_project_for_every_endpoint() {
+        for (endpoint, host, url) in [
+            ("http://10.0.0.5", "proj.10.0.0.5", "http://10.0.0.5"),
+            ("10.0.0.5", "proj.10.0.0.5", "https://10.0.0.5"),
+            (
+                "http://127.0.0.1:8080",
+                "proj.127.0.0.1:8080",
+                "http://127.0.0.1:8080",
+            ),
+            (
+                "https://10.0.0.5:443",
+                "proj.10.0.0.5:443",
+                "https://10.0.0.5:443",
+            ),
+            ("http://[::1]:80", "proj.[::1]:80", "http://[::1]:80"),
+            (
+                "http://localhost:9000",
+                "proj.localhost:9000",
+                "http://localhost:9000",
+            ),
+            (
+                "cn-hangzhou.log.aliyuncs.com",
+                "proj.cn-hangzhou.log.aliyuncs.com",
+                "https://proj.cn-hangzhou.log.aliyuncs.com",
+            ),
+            (
+                "http://cn-hangzhou-intranet.log.aliyuncs.com/",
+                "proj.cn-hangzhou-intranet.log.aliyuncs.com",
+                "http://proj.cn-hangzhou-intranet.log.aliyuncs.com",
+            ),
+            (
+                "https://sls.example.com:8443",
+                "proj.sls.example.com:8443",
+                "https://proj.sls.example.com:8443",
+            ),
+        ] {
+            let e = Endpoint::parse(endpoint).unwrap();
+            assert_eq!(e.host_header("proj"), host, "{endpoint}");
+            assert_eq!(e.url_base("proj"), url, "{endpoint}");
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_are_refused() {
+        for bad in ["", "ftp://x", "http://a/b", "http://h:port", "a b"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
         }
     }
 }
