@@ -9,6 +9,12 @@
 //! answered as SLS would (401 `SignatureNotMatch`, 400 `PostBodyInvalid`…)
 //! and recorded in [`Receiver::violations`].
 //!
+//! Like SLS, it finds the project in the `Host` header,
+//! `{project}.{endpoint}[:port]`: a Host that is a bare address or host
+//! name (`127.0.0.1:8080`) names no project and is answered 404
+//! `ProjectNotExist`, whatever `x-log-project` says; so is a project other
+//! than [`ReceiverOptions::project`].
+//!
 //! Faults can be injected ([`Fault`]): error answers, a connection reset
 //! after the data was stored, slow answers.
 
@@ -39,6 +45,8 @@ pub struct StoredLog {
     pub topic: Option<String>,
     /// The group's source.
     pub source: Option<String>,
+    /// The project it was posted to (the first label of `Host`).
+    pub project: String,
     /// The logstore it was posted to.
     pub logstore: String,
     /// `key` of `/shards/route`, if routed.
@@ -85,6 +93,10 @@ pub struct ReceiverOptions {
     pub access_key_secret: String,
     /// Address to listen on (`127.0.0.1:0` picks a port).
     pub listen: SocketAddr,
+    /// The only project that exists here: a request whose `Host` names
+    /// another is answered 404 `ProjectNotExist`. `None` (the default)
+    /// takes any well-formed project name, but `Host` must still name one.
+    pub project: Option<String>,
     /// Keep every accepted log for [`Receiver::logs`] (the default). When
     /// `false` the receiver still checks signature, MD5, sizes and decodes
     /// every body with the official crate, but only counts the logs and
@@ -99,6 +111,7 @@ impl Default for ReceiverOptions {
             access_key_id: "test-key-id".into(),
             access_key_secret: "test-key-secret".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            project: None,
             store_logs: true,
         }
     }
@@ -486,6 +499,7 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 /// A request that passed every check, decoded.
 struct Checked {
     groups: Vec<aliyun_log_sdk_protobuf::LogGroup>,
+    project: String,
     logstore: String,
     hash_key: Option<String>,
 }
@@ -511,6 +525,7 @@ impl Checked {
                     tags: tags.clone(),
                     topic: g.topic().clone(),
                     source: g.source().clone(),
+                    project: self.project.clone(),
                     logstore: self.logstore.clone(),
                     hash_key: self.hash_key.clone(),
                 });
@@ -559,6 +574,7 @@ fn check(req: &Request, opts: &ReceiverOptions, fault: &Fault) -> Result<Checked
         }
         _ => return Err(bad(404, "InvalidPath", path.clone())),
     };
+    let project = project_of(req, opts)?;
     let need = |name: &str| {
         header(req, name).ok_or_else(|| bad(400, "MissingHeader", format!("{name} missing")))
     };
@@ -632,9 +648,75 @@ fn check(req: &Request, opts: &ReceiverOptions, fault: &Fault) -> Result<Checked
             .into();
     Ok(Checked {
         groups,
+        project,
         logstore,
         hash_key,
     })
+}
+
+/// Whether `s` is a valid SLS project name: 3 to 63 lowercase letters,
+/// digits and hyphens, starting and ending with a letter or digit.
+fn is_project_name(s: &str) -> bool {
+    let ok_end = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    (3..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && ok_end(s.bytes().next())
+        && ok_end(s.bytes().last())
+}
+
+/// The project a request is for: the first label of `Host`, which SLS
+/// reads as `{project}.{endpoint}[:port]`. A Host that is an address, has
+/// no label before the endpoint, or names another project than the one
+/// served (or than `x-log-project`) is answered 404 `ProjectNotExist`.
+fn project_of(req: &Request, opts: &ReceiverOptions) -> Result<String, CheckError> {
+    let host = header(req, "Host").ok_or_else(|| bad(400, "MissingHeader", "Host missing"))?;
+    // Host names are case-insensitive.
+    let host = host.to_ascii_lowercase();
+    let host = host.as_str();
+    let not_exist = |why: String| {
+        bad(
+            404,
+            "ProjectNotExist",
+            format!("The Project does not exist : {why}"),
+        )
+    };
+    // Without the port (`[v6]:p`, `v4:p`, `name:p`).
+    let name = match host.rsplit_once(':') {
+        Some((h, p))
+            if p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => host,
+    };
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Err(not_exist(format!(
+            "Host {host:?} is an address and names no project (expected {{project}}.{host})"
+        )));
+    }
+    let Some((project, endpoint)) = name.split_once('.') else {
+        return Err(not_exist(format!(
+            "Host {host:?} names no project (expected {{project}}.{host})"
+        )));
+    };
+    if endpoint.is_empty() || !is_project_name(project) {
+        return Err(not_exist(format!("Host {host:?} names no valid project")));
+    }
+    if let Some(want) = &opts.project {
+        if project != want {
+            return Err(not_exist(project.to_string()));
+        }
+    }
+    if let Some(named) = header(req, "x-log-project") {
+        if named != project {
+            return Err(not_exist(format!(
+                "x-log-project {named:?} but Host {host:?} is for project {project:?}"
+            )));
+        }
+    }
+    Ok(project.to_string())
 }
 
 fn verify_signature(

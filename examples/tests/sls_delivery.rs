@@ -24,6 +24,8 @@ fn receiver() -> Receiver {
     Receiver::start(ReceiverOptions {
         access_key_id: KEY_ID.into(),
         access_key_secret: SECRET.into(),
+        // SLS finds the project in `Host`; only `proj` exists here.
+        project: Some("proj".into()),
         ..ReceiverOptions::default()
     })
     .expect("receiver")
@@ -548,4 +550,111 @@ fn stop_with_groups_in_flight_buffers_them_and_acknowledges() {
     o.endpoint = Endpoint::parse(&r2.endpoint()).unwrap();
     let _sink = start(o, dir.path(), None);
     assert!(wait_until(Duration::from_secs(20), || counts(&r2).len() == 1000));
+}
+
+/// An IP endpoint (`http://127.0.0.1:PORT`, the receiver's) sends
+/// `Host: proj.127.0.0.1:PORT`, as the official clients do: the receiver,
+/// which like SLS finds the project there, accepts every group (v1, and v4
+/// which signs the Host).
+#[test]
+fn ip_endpoint_sends_the_project_in_host_and_every_group_is_accepted() {
+    for v4 in [false, true] {
+        let r = receiver();
+        assert!(r.endpoint().starts_with("http://127.0.0.1:"));
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(&r);
+        o.signature_v4 = v4;
+        o.batch.max_events = 500;
+        let mut sink = start(o, dir.path(), None);
+        let rx = send_seq(&mut sink, 0, 3000, 100);
+        let acks = all_acked(&mut sink, &rx, 30, Duration::from_secs(20));
+        assert_eq!(acks.len(), 30, "v4={v4}");
+        assert!(acks.iter().all(|a| a.delivered), "v4={v4}");
+        assert_eq!(counts(&r).len(), 3000, "v4={v4}");
+        assert!(r.violations().is_empty(), "v4={v4}: {:?}", r.violations());
+        assert_eq!(r.requests(), r.accepted(), "v4={v4}: none refused");
+        assert!(r.logs().iter().all(|l| l.project == "proj"));
+        let s = sink.stats();
+        assert_eq!(
+            logtail_sdk::sinks::sls::SlsStats::get(&s.rejected_groups),
+            0
+        );
+        assert!(logtail_sdk::sinks::sls::SlsStats::get(&s.sent_groups) >= 6);
+    }
+}
+
+/// Posts one signed PutLogs (v4, which signs `Host`) to the receiver with
+/// `host` as the Host header; returns the status and the JSON answer.
+fn post_with_host(r: &Receiver, host: &str) -> (u16, serde_json::Value) {
+    use logtail_core::sls::{put_logs, PutLogs, SignatureVersion};
+    // A LogGroup with only a topic (field 3): valid, no logs.
+    let body = b"\x1a\x01t";
+    let req = put_logs(
+        &PutLogs {
+            project: "proj",
+            logstore: "store",
+            host,
+            hash_key: None,
+            compress: CompressType::None,
+            raw_size: body.len(),
+            body,
+            body_md5: None,
+            date: SystemTime::now(),
+            signature: &SignatureVersion::V4 {
+                region: "cn-hangzhou".into(),
+            },
+        },
+        &Credentials::new(KEY_ID, SECRET, None),
+    );
+    let mut call = ureq::post(&format!("{}{}", r.endpoint(), req.path_and_query));
+    for (k, v) in &req.headers {
+        if !k.eq_ignore_ascii_case("content-length") {
+            call = call.set(k, v);
+        }
+    }
+    let resp = match call.send_bytes(body) {
+        Ok(resp) => resp,
+        Err(ureq::Error::Status(_, resp)) => resp,
+        Err(e) => panic!("{host}: {e}"),
+    };
+    let status = resp.status();
+    let text = resp.into_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// What our flusher used to send for an IP endpoint, `Host: 127.0.0.1:PORT`
+/// (with `x-log-project`), names no project: the receiver, like SLS,
+/// answers 404 `ProjectNotExist` with an SLS error body, as it does for a
+/// project that does not exist. Only `proj.127.0.0.1:PORT` is accepted.
+#[test]
+fn receiver_refuses_a_host_without_the_project() {
+    let r = receiver();
+    let addr = r.addr().to_string();
+    let port = r.addr().port();
+    for host in [
+        addr.clone(),
+        "127.0.0.1".to_string(),
+        format!("localhost:{port}"),
+        format!("other.{addr}"),
+    ] {
+        let (status, answer) = post_with_host(&r, &host);
+        assert_eq!(status, 404, "{host}: {answer}");
+        assert_eq!(answer["errorCode"], "ProjectNotExist", "{host}: {answer}");
+        assert!(answer["errorMessage"].is_string(), "{host}: {answer}");
+    }
+    assert_eq!(r.accepted(), 0);
+    assert_eq!(r.violations().len(), 4, "{:?}", r.violations());
+    let (status, answer) = post_with_host(&r, &format!("proj.{addr}"));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(r.accepted(), 1);
+    // Any project name is taken when the receiver serves any.
+    let any = Receiver::start(ReceiverOptions::default()).unwrap();
+    let (status, _) = post_with_host(&any, &format!("proj.{}", any.addr()));
+    assert_eq!(status, 200);
+    let (status, answer) = post_with_host(&any, &any.addr().to_string());
+    assert_eq!(status, 404);
+    assert_eq!(answer["errorCode"], "ProjectNotExist");
 }

@@ -34,6 +34,11 @@ struct Args {
     /// AccessKey secret requests must be signed with.
     #[arg(long, default_value = "test-key-secret")]
     access_key_secret: String,
+    /// The only project that exists (default: any project name). Like SLS,
+    /// the receiver reads the project from `Host: {project}.{endpoint}`
+    /// and answers 404 ProjectNotExist to a Host that names none.
+    #[arg(long)]
+    project: Option<String>,
     /// Only count logs (still verified and decoded); print running totals.
     #[arg(long)]
     count_only: bool,
@@ -45,6 +50,7 @@ fn main() -> std::io::Result<()> {
         access_key_id: args.access_key_id,
         access_key_secret: args.access_key_secret,
         listen: args.listen,
+        project: args.project,
         store_logs: !args.count_only,
     })?;
     println!("listening on {}", r.endpoint());
