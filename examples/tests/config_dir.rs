@@ -103,7 +103,9 @@ fn a_bad_file_added_while_running_holds_up_nothing_and_is_applied_once_fixed() {
     std::fs::write(&bad, BAD).unwrap();
     let reported = format!("{}: inputs[0].FilePaths", bad.display());
     assert!(
-        wait_until(Duration::from_secs(10), || agent.stderr().contains(&reported)),
+        wait_until(Duration::from_secs(10), || agent
+            .stderr()
+            .contains(&reported)),
         "the bad file was not reported:\n{}",
         agent.stderr()
     );
@@ -133,8 +135,7 @@ fn a_bad_file_added_while_running_holds_up_nothing_and_is_applied_once_fixed() {
     );
     // The first config ran all along.
     append(&log("a"), "to-a", 10);
-    assert!(wait_until(Duration::from_secs(10), || lines_in(&out("a"))
-        == 10));
+    assert!(wait_until(Duration::from_secs(10), || lines_in(&out("a")) == 10));
     agent.terminate();
 }
 
