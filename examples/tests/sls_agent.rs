@@ -109,6 +109,94 @@ fn backend_down_for_a_minute_with_a_sigkill_loses_nothing() {
     assert!(r.violations().is_empty(), "{:?}", r.violations());
 }
 
+/// A flusher_sls sender thread panics mid-request (after signing, before
+/// the body is sent: test hook `__TestPanicInRequest`): the agent keeps
+/// running, the group's lines never reach SLS, and its acknowledgement
+/// counts as failed, so the checkpoint stays before them. After a SIGKILL
+/// and a restart (without the hook) every line has arrived.
+#[test]
+fn a_sender_panic_mid_request_then_sigkill_loses_nothing() {
+    const N: u64 = 20_000;
+    const LEN: usize = 80;
+    let env = Env::new();
+    let r = Receiver::start(ReceiverOptions {
+        project: Some("proj".into()),
+        ..ReceiverOptions::default()
+    })
+    .unwrap();
+    let batching = "    MaxBatchEvents: 1000\n    MaxBatchDelayMs: 200\n";
+    let creds = write_sls_config(
+        &env,
+        &r.endpoint(),
+        &format!("{batching}    __TestPanicInRequest: 3\n"),
+    );
+    let mut agent = spawn(&env, &creds);
+    agent.wait_started();
+    let file = env.logs.join("app.log");
+    let writer = SeqWriter::start(WriterPlan {
+        path: file.clone(),
+        lines: N,
+        line_len: LEN,
+        per_sec: 10_000,
+        rotate_at: Vec::new(),
+    });
+    assert_eq!(writer.join(), N);
+    // Everything else is delivered; then nothing more comes.
+    let mut last = (0, Instant::now());
+    let quiet = wait_until(Duration::from_secs(30), || {
+        let n = r.log_count();
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        n > 0 && last.1.elapsed() > Duration::from_millis(1500)
+    });
+    assert!(
+        quiet,
+        "delivery did not settle; stderr:\n{}",
+        agent.stderr()
+    );
+    agent.assert_alive("after a sender panicked");
+    let err = agent.stderr();
+    assert!(err.contains("injected panic in request 3"), "{err}");
+    assert!(err.contains("a sender panicked"), "{err}");
+    let got = seq_counts(&r);
+    let missing: Vec<u64> = (0..N).filter(|s| !got.contains_key(s)).collect();
+    assert!(
+        !missing.is_empty() && missing.len() <= 1000,
+        "one group of at most 1000 lines never reached SLS: {} missing",
+        missing.len()
+    );
+    // Checkpoints are written every 100 ms: let the last one land.
+    std::thread::sleep(Duration::from_millis(500));
+    let checkpoint = checkpoint_offset(&env.data, "app", &file).unwrap_or(0);
+    let first_missing_at = missing[0] * (LEN as u64 + 1);
+    println!(
+        "{} lines missing from seq {}; checkpoint at byte {checkpoint} (line {})",
+        missing.len(),
+        missing[0],
+        checkpoint / (LEN as u64 + 1)
+    );
+    assert!(
+        checkpoint <= first_missing_at,
+        "checkpoint {checkpoint} moved past the undelivered line at byte {first_missing_at}"
+    );
+    agent.kill();
+    write_sls_config(&env, &r.endpoint(), batching);
+    agent = spawn(&env, &creds);
+    agent.wait_started();
+    let all = wait_until(Duration::from_secs(60), || seq_counts(&r).len() as u64 == N);
+    agent.terminate();
+    let got = seq_counts(&r);
+    assert!(
+        all,
+        "lost {} lines after the restart; stderr:\n{}",
+        N - got.len() as u64,
+        agent.stderr()
+    );
+    assert!(got.keys().all(|&s| s < N));
+    assert!(r.violations().is_empty(), "{:?}", r.violations());
+}
+
 #[test]
 fn live_delivery_reaches_sls_within_the_batch_delay() {
     let env = Env::new();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver as AckRx;
-use logtail_core::ack::{Ack, AckToken, BatchId};
+use logtail_core::ack::{Ack, AckToken, AckTracker, BatchId};
 use logtail_core::sls::{CompressType, Credentials};
 use logtail_core::spill::ManualClock;
 use logtail_core::{Event, EventBatch, Sink, SourceTags, Timestamp};
@@ -657,4 +657,66 @@ fn receiver_refuses_a_host_without_the_project() {
     let (status, answer) = post_with_host(&any, &any.addr().to_string());
     assert_eq!(status, 404);
     assert_eq!(answer["errorCode"], "ProjectNotExist");
+}
+
+/// A sender that panics mid-request (signed, body not yet sent) loses
+/// nothing: its group's batches are acknowledged as failed, so the
+/// checkpoint (here core's AckTracker, as the file input keeps it) stays
+/// before them while the other groups are delivered; reading again from
+/// that checkpoint, as a restarted agent does, brings every line.
+#[test]
+fn a_sender_panic_mid_request_fails_its_batches_and_a_restart_delivers_them() {
+    const LINES: u64 = 2000;
+    const PER_BATCH: u64 = 50;
+    let r = receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(&r);
+    o.batch.max_events = 200;
+    o.concurrency = 2;
+    o.panic_in_request = Some(3);
+    let mut sink = start(o.clone(), dir.path(), None);
+    let batches = (LINES / PER_BATCH) as usize;
+    let rx = send_seq(&mut sink, 0, LINES, PER_BATCH);
+    let acks = all_acked(&mut sink, &rx, batches, Duration::from_secs(20));
+    assert_eq!(acks.len(), batches, "every batch has an outcome");
+    let stats = sink.stats_handle();
+    drop(sink);
+    let s = stats.stats();
+    assert_eq!(logtail_sdk::sinks::sls::SlsStats::get(&s.panics), 1);
+    assert_eq!(logtail_sdk::sinks::sls::SlsStats::get(&s.failed_groups), 1);
+    // The group of 200 events (4 batches) whose sender panicked failed.
+    let failed: Vec<u64> = acks
+        .iter()
+        .filter(|a| !a.delivered)
+        .map(|a| a.id.seq)
+        .collect();
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    let got = counts(&r);
+    let missing: Vec<u64> = (0..LINES).filter(|s| !got.contains_key(s)).collect();
+    assert_eq!(missing.len(), 200, "the panicked body never went out");
+    // The checkpoint: batch i ends at line (i + 1) * PER_BATCH.
+    let mut tracker = AckTracker::new(0);
+    for i in 0..batches as u64 {
+        assert_eq!(tracker.push((i + 1) * PER_BATCH), i);
+    }
+    for a in &acks {
+        tracker.ack(a.id.seq, a.delivered);
+    }
+    let checkpoint = tracker.committed();
+    assert!(
+        checkpoint <= missing[0],
+        "checkpoint {checkpoint} moved past the undelivered line {}",
+        missing[0]
+    );
+    assert_eq!(checkpoint, failed.iter().min().unwrap() * PER_BATCH);
+    // Restart from the checkpoint (no panic this time): every line arrives.
+    o.panic_in_request = None;
+    let mut sink = start(o, dir.path(), None);
+    let again = (LINES - checkpoint).div_ceil(PER_BATCH) as usize;
+    let rx = send_seq(&mut sink, checkpoint, LINES - checkpoint, PER_BATCH);
+    let acks = all_acked(&mut sink, &rx, again, Duration::from_secs(20));
+    assert!(acks.len() == again && acks.iter().all(|a| a.delivered));
+    let got = counts(&r);
+    assert_eq!(got.len() as u64, LINES, "lost after the restart");
+    assert!(r.violations().is_empty(), "{:?}", r.violations());
 }

@@ -126,6 +126,32 @@ impl AckToken {
             .collect()
     }
 
+    /// One more holder of this token's batch, for a sink that spreads a
+    /// batch over several requests as it goes (when [`split`](Self::split)
+    /// cannot know the count up front). The batch is acknowledged once this
+    /// token and every share are finished; delivered only if all of them
+    /// were, and a share that is dropped counts as failed.
+    ///
+    /// ```
+    /// use logtail_core::ack::{AckToken, BatchId};
+    /// let (tx, rx) = crossbeam_channel::unbounded();
+    /// let token = AckToken::new(BatchId { source: 1, seq: 0 }, tx);
+    /// let part = token.share();
+    /// token.delivered(); // the spreading holder is done
+    /// assert!(rx.try_recv().is_err()); // the share is still pending
+    /// drop(part); // lost without being delivered
+    /// assert!(!rx.try_recv().unwrap().delivered);
+    /// ```
+    pub fn share(&self) -> AckToken {
+        // `self` is unfinished, so the count is at least 1 and the batch
+        // cannot have been acknowledged yet.
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        AckToken {
+            shared: Arc::clone(&self.shared),
+            done: false,
+        }
+    }
+
     /// This holder delivered the batch.
     pub fn delivered(mut self) {
         self.done = true;
@@ -268,6 +294,32 @@ mod tests {
         parts.pop().unwrap().failed();
         assert!(rx.try_recv().is_err());
         parts.pop().unwrap().delivered();
+        assert!(!rx.try_recv().unwrap().delivered);
+    }
+
+    #[test]
+    fn shares_deliver_only_together() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let token = AckToken::new(BatchId { source: 2, seq: 5 }, tx);
+        let a = token.share();
+        let b = token.share();
+        token.delivered();
+        a.delivered();
+        assert!(rx.try_recv().is_err());
+        b.delivered();
+        let ack = rx.try_recv().unwrap();
+        assert_eq!(ack.id, BatchId { source: 2, seq: 5 });
+        assert!(ack.delivered);
+        assert!(rx.try_recv().is_err(), "one ack per batch");
+    }
+
+    #[test]
+    fn a_dropped_share_fails_the_batch() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let token = AckToken::new(BatchId { source: 2, seq: 6 }, tx);
+        let a = token.share();
+        drop(token);
+        a.delivered();
         assert!(!rx.try_recv().unwrap().delivered);
     }
 

@@ -620,6 +620,10 @@ fn parse_sls(o: &mut Obj, cx: &mut Ctx) -> Result<SlsOptions, ConfigError> {
         .max(1) as usize;
     opts.batch.max_age = Duration::from_millis(o.uint("MaxBatchDelayMs", 3000, 600_000, cx)?);
     opts.ali_uid = o.str("AliUid", cx)?.filter(|t| !t.is_empty());
+    // Fault injection for the agent-level tests only (see
+    // SlsOptions::panic_in_request); deliberately undocumented.
+    opts.panic_in_request =
+        Some(o.uint("__TestPanicInRequest", 0, u64::MAX, cx)?).filter(|&n| n > 0);
     Ok(opts)
 }
 

@@ -2,14 +2,17 @@
 //! shard hash key), sealed at LoongCollector's limits.
 //!
 //! No I/O here: [`Batcher::push`] and [`Batcher::due`] return sealed
-//! groups; the sink compresses and sends them. Each group holds a share of
-//! the acknowledgement of every batch it has events of, so a batch split
-//! over two groups is acknowledged when both are delivered.
+//! groups; the sink compresses and sends them. Each group holds a share
+//! ([`AckToken::share`]) of the acknowledgement of every batch it has events
+//! of, so a batch split over two groups is acknowledged when both are
+//! delivered. Shares fail safe: one that is dropped without
+//! [`Acks::delivered`] (a panic, a forgotten path) fails its batch, so the
+//! checkpoint never moves past lines that reached neither SLS nor the disk
+//! buffer.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use logtail_core::sls::{encoded_log_len, GroupMeta, LogGroupBuilder};
@@ -17,61 +20,27 @@ use logtail_core::{AckToken, Event, EventBatch, SourceTags};
 
 use super::options::BatchLimits;
 
-/// One batch's acknowledgement, shared by the groups holding its events:
-/// when the last group lets go, the batch is delivered, unless one of them
-/// failed.
-#[derive(Debug)]
-pub struct AckShare {
-    token: Mutex<Option<AckToken>>,
-    failed: AtomicBool,
-}
-
-impl AckShare {
-    /// Wraps a batch's token.
-    pub fn new(token: AckToken) -> Arc<Self> {
-        Arc::new(AckShare {
-            token: Mutex::new(Some(token)),
-            failed: AtomicBool::new(false),
-        })
-    }
-
-    /// Marks the batch as not delivered (it is read again after a restart).
-    pub fn fail(&self) {
-        self.failed.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Drop for AckShare {
-    fn drop(&mut self) {
-        let token = self
-            .token
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(t) = token {
-            if self.failed.load(Ordering::SeqCst) {
-                t.failed();
-            } else {
-                t.delivered();
-            }
-        }
-    }
-}
-
-/// The acknowledgements a sealed group carries.
+/// The acknowledgements a sealed group carries: one share of each batch
+/// it has events of.
+///
+/// Only [`Acks::delivered`] reports the batches delivered; dropping the
+/// value (or [`Acks::failed`]) fails them, and they are read again after a
+/// restart.
 #[derive(Debug, Default)]
-pub struct Acks(Vec<Arc<AckShare>>);
+pub struct Acks(pub(crate) Vec<AckToken>);
 
 impl Acks {
     /// The group reached its destination (SLS, or the disk buffer).
     pub fn delivered(self) {
-        drop(self);
+        for t in self.0 {
+            t.delivered();
+        }
     }
 
     /// The group is given up: its batches will be read again.
     pub fn failed(self) {
-        for a in &self.0 {
-            a.fail();
+        for t in self.0 {
+            t.failed();
         }
     }
 
@@ -133,7 +102,10 @@ struct GroupKey {
 
 struct OpenGroup {
     builder: LogGroupBuilder,
-    acks: Vec<Arc<AckShare>>,
+    acks: Vec<AckToken>,
+    /// The [`Batcher::pushes`] number of the last batch whose share is in
+    /// `acks` (0: none yet).
+    last_push: u64,
     opened: Instant,
     created: SystemTime,
     source: Arc<SourceTags>,
@@ -144,6 +116,7 @@ impl OpenGroup {
         OpenGroup {
             builder: buf.map_or_else(LogGroupBuilder::new, LogGroupBuilder::with_buffer),
             acks: Vec::new(),
+            last_push: 0,
             opened: now,
             created: SystemTime::now(),
             source: Arc::clone(source),
@@ -162,6 +135,8 @@ pub struct Batcher {
     packs: HashMap<PathBuf, (u64, u64, Instant)>,
     /// Buffers of sent groups, for the next groups (see [`Batcher::recycle`]).
     pool: Vec<Vec<u8>>,
+    /// Batches pushed so far (numbers each push, from 1).
+    pushes: u64,
 }
 
 /// Buffers kept for reuse: a file read from behind fills one group after
@@ -206,6 +181,7 @@ impl Batcher {
             open: HashMap::new(),
             packs: HashMap::new(),
             pool: Vec::new(),
+            pushes: 0,
         }
     }
 
@@ -254,7 +230,8 @@ impl Batcher {
             ack,
             ..
         } = batch;
-        let share = AckShare::new(ack);
+        self.pushes += 1;
+        let push = self.pushes;
         let mut sealed = Vec::new();
         let mut current: Option<(GroupKey, OpenGroup)> = None;
         for ev in &events {
@@ -288,8 +265,9 @@ impl Batcher {
                 continue;
             };
             g.builder.push(ev);
-            if !g.acks.last().is_some_and(|a| Arc::ptr_eq(a, &share)) {
-                g.acks.push(Arc::clone(&share));
+            if g.last_push != push {
+                g.last_push = push;
+                g.acks.push(ack.share());
             }
             if g.builder.encoded_len() >= self.limits.max_bytes
                 || g.builder.len() >= self.limits.max_events
@@ -304,8 +282,10 @@ impl Batcher {
                 self.open.insert(k, g);
             }
         }
-        // `share` drops here: the groups hold the batch now (or, for an
-        // empty batch, it is delivered at once).
+        // Every event is in a group holding a share of the batch: this
+        // holder is done (an empty batch is delivered at once). A panic
+        // before here drops `ack`, failing the batch.
+        ack.delivered();
         sealed
     }
 
@@ -373,5 +353,114 @@ impl Batcher {
             created: g.created,
             acks: Acks(g.acks),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use crossbeam_channel::Receiver;
+    use logtail_core::ack::{Ack, BatchId};
+    use logtail_core::Timestamp;
+
+    fn batch(seq: u64, events: usize, tx: &crossbeam_channel::Sender<Ack>) -> EventBatch {
+        EventBatch {
+            source: Arc::new(SourceTags {
+                path: "/var/log/a.log".into(),
+                dev: 1,
+                inode: 2,
+                config: "c".into(),
+            }),
+            bytes: 0,
+            ack: AckToken::new(BatchId { source: 1, seq }, tx.clone()),
+            events: (0..events)
+                .map(|i| {
+                    Event::line(
+                        Bytes::from(format!("line {i}")),
+                        i as u64 * 10,
+                        Timestamp {
+                            secs: 1_700_000_000,
+                            nanos: 0,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn batcher(max_events: usize) -> Batcher {
+        Batcher::new(
+            BatchLimits {
+                max_events,
+                ..BatchLimits::default()
+            },
+            None,
+            HostInfo::default(),
+            Vec::new(),
+        )
+    }
+
+    fn acks(rx: &Receiver<Ack>) -> Vec<(u64, bool)> {
+        rx.try_iter().map(|a| (a.id.seq, a.delivered)).collect()
+    }
+
+    #[test]
+    fn a_batch_over_two_groups_is_delivered_when_both_are() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = batcher(4);
+        // 6 events: one full group of 4, 2 left open.
+        let mut sealed = b.push(batch(0, 6, &tx), Instant::now());
+        assert_eq!(sealed.len(), 1);
+        let first = sealed.remove(0);
+        assert_eq!((first.events, first.acks.len()), (4, 1));
+        first.acks.delivered();
+        assert!(acks(&rx).is_empty(), "the open group still holds the batch");
+        let rest = b.due(Instant::now(), true);
+        assert_eq!(rest.len(), 1);
+        for g in rest {
+            g.acks.delivered();
+        }
+        assert_eq!(acks(&rx), vec![(0, true)]);
+    }
+
+    #[test]
+    fn a_dropped_group_fails_its_batches() {
+        // The old AckShare reported a dropped group's batches delivered.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = batcher(100);
+        assert!(b.push(batch(0, 3, &tx), Instant::now()).is_empty());
+        assert!(b.push(batch(1, 3, &tx), Instant::now()).is_empty());
+        let groups = b.due(Instant::now(), true);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].acks.len(), 2);
+        drop(groups);
+        let mut got = acks(&rx);
+        got.sort();
+        assert_eq!(got, vec![(0, false), (1, false)]);
+    }
+
+    #[test]
+    fn one_failed_group_fails_a_batch_the_other_delivered() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = batcher(2);
+        let sealed = b.push(batch(7, 4, &tx), Instant::now());
+        assert_eq!(sealed.len(), 2);
+        let [a, b]: [SealedGroup; 2] = sealed.try_into().unwrap();
+        a.acks.delivered();
+        assert!(acks(&rx).is_empty());
+        b.acks.failed();
+        assert_eq!(acks(&rx), vec![(7, false)]);
+    }
+
+    #[test]
+    fn a_dropped_batcher_fails_what_it_holds_and_empty_batches_deliver() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut b = batcher(100);
+        assert!(b.push(batch(0, 0, &tx), Instant::now()).is_empty());
+        assert_eq!(acks(&rx), vec![(0, true)], "nothing to send: delivered");
+        assert!(b.push(batch(1, 2, &tx), Instant::now()).is_empty());
+        drop(b);
+        assert_eq!(acks(&rx), vec![(1, false)]);
     }
 }

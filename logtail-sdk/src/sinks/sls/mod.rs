@@ -13,7 +13,11 @@
 //! ```
 //!
 //! A group is acknowledged (its files' checkpoints may advance) once SLS
-//! accepted it or it is in the disk buffer. Groups SLS refuses as invalid
+//! accepted it or it is in the disk buffer, and only then: every other way
+//! out fails its batches, including a dropped group (a panic, a forgotten
+//! path) and a sender that panics mid-request, which is caught, fails its
+//! group and goes on with the next. A lock poisoned by a panic is
+//! recovered, never a reason to drop a group. Groups SLS refuses as invalid
 //! are retried a few times, then set aside in a `rejected` queue next to the
 //! buffer and counted, never retried forever. The formats, signing and
 //! error classes are in [`logtail_core::sls`]; the buffer is
@@ -47,7 +51,7 @@ pub use limits::{Aimd, Backoff, TokenBucket};
 pub use options::{BatchLimits, Endpoint, SlsOptions};
 pub use sender::{Outcome, SlsStats};
 
-use sender::Shared;
+use sender::{lock, Shared};
 
 /// How long a stopping sink lets requests in flight finish before it puts
 /// the rest into the disk buffer.
@@ -335,7 +339,8 @@ impl SlsSink {
             self.shared.spill_job(&w.job, w.created, w.acks);
         }
         for slot in &self.shared.slots {
-            let taken = slot.lock().ok().and_then(|mut s| s.take());
+            // Also from a slot whose sender panicked holding its lock.
+            let taken = lock(slot).take();
             if let Some(w) = taken {
                 self.shared.spill_job(&w.job, w.created, w.acks);
             }
@@ -399,10 +404,17 @@ fn run_worker(shared: &Shared, index: usize, rx: Receiver<Work>) {
             shared.spill_job(&w.job, w.created, w.acks);
             continue;
         }
-        if let Ok(mut s) = slot.lock() {
-            *s = Some(w);
+        // A poisoned slot (a sender panicked holding it) still takes the
+        // group; dropping it here would lose it.
+        *lock(slot) = Some(w);
+        // A panic mid-request must not take the group's acknowledgement
+        // (nor this sender) with it: the group fails, the next one is sent.
+        let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.deliver(slot);
+        }));
+        if delivered.is_err() {
+            shared.sender_panicked(slot);
         }
-        shared.deliver(slot);
     }
 }
 
@@ -410,7 +422,17 @@ fn run_replayer(shared: &Shared) {
     // Probes a down backend at most every 5 s.
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
     while !shared.closing.load(Ordering::SeqCst) {
-        if !shared.replay_one(&mut backoff) {
+        // A panic while replaying leaves the record in the buffer (it is
+        // removed only once SLS has it); try again after a pause.
+        let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shared.replay_one(&mut backoff)
+        }))
+        .unwrap_or_else(|_| {
+            shared.stats.panics.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(sink = %shared.name, "the replayer panicked; the record stays in the disk buffer");
+            false
+        });
+        if !more {
             // Nothing buffered (or the backend is still down): look again soon.
             let until = Instant::now() + Duration::from_millis(500);
             while Instant::now() < until && !shared.closing.load(Ordering::SeqCst) {
@@ -446,5 +468,159 @@ impl Sink for SlsSink {
 impl Drop for SlsSink {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::Receiver as AckRx;
+    use logtail_core::ack::{Ack, AckToken, BatchId};
+    use logtail_core::sls::{CompressType, Credentials};
+    use logtail_core::{Event, SourceTags, Timestamp};
+
+    /// A sink whose endpoint refuses connections (nothing listens on port
+    /// 9), with one sender.
+    fn sink(dir: &Path, panic_in_request: Option<u64>) -> SlsSink {
+        let mut opts = SlsOptions::new(
+            "proj",
+            "store",
+            "",
+            Endpoint::parse("http://127.0.0.1:9").unwrap(),
+        );
+        opts.concurrency = 1;
+        opts.batch.max_events = 1;
+        opts.panic_in_request = panic_in_request;
+        SlsSink::start(
+            "t",
+            opts,
+            CredentialSource::Static(Credentials::new("id", "secret", None)),
+            HostInfo::default(),
+            dir,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn one_event_batch(seq: u64, tx: &Sender<Ack>) -> EventBatch {
+        EventBatch {
+            source: Arc::new(SourceTags {
+                path: "/var/log/a.log".into(),
+                dev: 1,
+                inode: 2,
+                config: "c".into(),
+            }),
+            bytes: 0,
+            ack: AckToken::new(BatchId { source: 1, seq }, tx.clone()),
+            events: vec![Event::line(
+                Bytes::from(format!("line {seq}")),
+                seq,
+                Timestamp {
+                    secs: 1_700_000_000,
+                    nanos: 0,
+                },
+            )],
+        }
+    }
+
+    /// Flushes (as an idle pipeline does) until an acknowledgement comes.
+    fn next_ack(sink: &mut SlsSink, rx: &AckRx<Ack>) -> Ack {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            sink.flush().unwrap();
+            if let Ok(a) = rx.recv_timeout(Duration::from_millis(20)) {
+                return a;
+            }
+        }
+        panic!("no acknowledgement within 20 s");
+    }
+
+    fn records_on_disk(dir: &Path) -> u64 {
+        SpillQueue::open(
+            &spill_dirs(dir).0,
+            SpillOptions::default(),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+        .len()
+    }
+
+    fn poison(slot: &std::sync::Mutex<Option<Work>>, work: Option<Work>) {
+        std::thread::scope(|s| {
+            let _ = s
+                .spawn(|| {
+                    let mut g = slot.lock().unwrap();
+                    *g = work;
+                    panic!("injected: a sender panics holding its slot");
+                })
+                .join();
+        });
+        assert!(slot.is_poisoned());
+    }
+
+    fn work(token: AckToken) -> Work {
+        Work {
+            job: Job {
+                body: Bytes::from_static(b"body"),
+                raw_size: 4,
+                compress: CompressType::None,
+                events: 1,
+                hash_key: None,
+                md5: None,
+            },
+            created: SystemTime::now(),
+            acks: Acks(vec![token]),
+        }
+    }
+
+    #[test]
+    fn a_group_left_in_a_poisoned_slot_is_buffered_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path(), None);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let token = AckToken::new(BatchId { source: 1, seq: 0 }, tx);
+        poison(&sink.shared.slots[0], Some(work(token)));
+        sink.close();
+        // Before: the poisoned slot was skipped and the group later dropped,
+        // which acknowledged it as delivered though it was nowhere.
+        assert!(rx.try_recv().unwrap().delivered);
+        assert_eq!(SlsStats::get(&sink.stats().spilled_groups), 1);
+        drop(sink);
+        assert_eq!(records_on_disk(dir.path()), 1, "the group is on disk");
+    }
+
+    #[test]
+    fn a_poisoned_slot_still_takes_and_finishes_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path(), None);
+        poison(&sink.shared.slots[0], None);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        sink.send(one_event_batch(0, &tx)).unwrap();
+        // Refused connections: SLS is down, the group goes to the buffer.
+        let ack = next_ack(&mut sink, &rx);
+        assert!(ack.delivered);
+        assert_eq!(SlsStats::get(&sink.stats().spilled_groups), 1);
+        drop(sink);
+        assert_eq!(records_on_disk(dir.path()), 1);
+    }
+
+    #[test]
+    fn a_sender_panicking_mid_request_fails_its_group_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path(), Some(1));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        sink.send(one_event_batch(0, &tx)).unwrap();
+        let ack = next_ack(&mut sink, &rx);
+        assert_eq!(ack.id.seq, 0);
+        assert!(!ack.delivered, "the panicked request's batch failed");
+        let s = sink.stats();
+        assert_eq!(SlsStats::get(&s.panics), 1);
+        assert_eq!(SlsStats::get(&s.failed_groups), 1);
+        assert_eq!(SlsStats::get(&s.spilled_groups), 0);
+        // The same (only) sender takes the next group.
+        sink.send(one_event_batch(1, &tx)).unwrap();
+        let ack = next_ack(&mut sink, &rx);
+        assert_eq!((ack.id.seq, ack.delivered), (1, true));
+        assert_eq!(SlsStats::get(&sink.stats().spilled_groups), 1);
     }
 }

@@ -169,6 +169,12 @@ pub struct SlsOptions {
     /// `AliUid`: the account the logstore belongs to; the host must
     /// authorise it.
     pub ali_uid: Option<String>,
+    /// Test hook, not a feature: the `n`-th PutLogs request of this sink
+    /// (from 1) panics after it is signed and before its body is sent, as a
+    /// sender thread dying mid-request would. Set by the config key
+    /// `__TestPanicInRequest`; `None` in every real config.
+    #[doc(hidden)]
+    pub panic_in_request: Option<u64>,
 }
 
 impl SlsOptions {
@@ -192,6 +198,7 @@ impl SlsOptions {
             disk_buffer_max_bytes: 1 << 30,
             disk_buffer_ttl: Duration::from_secs(24 * 3600),
             ali_uid: None,
+            panic_in_request: None,
         }
     }
 }

@@ -36,9 +36,12 @@ pub struct SlsStats {
     pub replayed_groups: AtomicU64,
     /// Groups SLS refused as invalid, set aside in the `rejected` queue.
     pub rejected_groups: AtomicU64,
-    /// Groups that could neither be sent nor buffered (read again after a
-    /// restart).
+    /// Groups that could neither be sent nor buffered, or whose sender
+    /// panicked (read again after a restart).
     pub failed_groups: AtomicU64,
+    /// Sender panics caught (the group's batches count as failed; the
+    /// thread goes on with the next group).
+    pub panics: AtomicU64,
 }
 
 impl SlsStats {
@@ -138,6 +141,9 @@ pub struct Shared {
     /// Requests in a row that failed with a retryable error; at
     /// [`DOWN_AFTER`] the backend counts as down.
     failures_in_a_row: AtomicU32,
+    /// Requests started (for the [`SlsOptions::panic_in_request`] test
+    /// hook).
+    requests_started: AtomicU64,
     /// Counters.
     pub stats: SlsStats,
 }
@@ -151,7 +157,10 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// Locks `m`, recovering it when a thread panicked while holding it: the
+/// data inside (a group, a queue) is still there and must be finished, not
+/// dropped.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -196,6 +205,7 @@ impl Shared {
                 .collect(),
             closing: AtomicBool::new(false),
             failures_in_a_row: AtomicU32::new(0),
+            requests_started: AtomicU64::new(0),
             stats: SlsStats::default(),
             name,
             opts,
@@ -256,6 +266,13 @@ impl Shared {
             },
             &creds,
         );
+        if let Some(n) = self.opts.panic_in_request {
+            if self.requests_started.fetch_add(1, Ordering::Relaxed) + 1 == n {
+                // Test hook (SlsOptions::panic_in_request): a sender dying
+                // mid-request, signed but before the body went out.
+                panic!("flusher_sls {}: injected panic in request {n}", self.name);
+            }
+        }
         let url = format!("{}{}", self.url_base, req.path_and_query);
         let mut r = self.agent.request(req.method, &url);
         for (k, v) in &req.headers {
@@ -495,15 +512,41 @@ impl Shared {
         Self::with_queue(q, |q| q.push_at(&buf, created)).map(|_| ())
     }
 
+    /// Keeps a group SLS refused in the `rejected` queue and acknowledges
+    /// it (refused data is never retried forever). When it cannot be kept
+    /// its batches fail instead: the lines are read again after a restart
+    /// rather than lost.
     pub(crate) fn set_aside(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
-        let pushed = Self::store(&self.rejected, job, created);
         self.stats.rejected_groups.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = pushed {
-            tracing::error!(sink = %self.name, "cannot keep a refused LogGroup: {e}; dropped");
+        match Self::store(&self.rejected, job, created) {
+            Ok(()) => {
+                acks.delivered();
+                Outcome::Rejected
+            }
+            Err(e) => {
+                tracing::error!(sink = %self.name, "cannot keep a refused LogGroup: {e}; its lines are read again after a restart");
+                self.stats.failed_groups.fetch_add(1, Ordering::Relaxed);
+                acks.failed();
+                Outcome::Failed
+            }
         }
-        // Refused data is never retried forever: acknowledge it.
-        acks.delivered();
-        Outcome::Rejected
+    }
+
+    /// A sender panicked while delivering the group in `slot`: its batches
+    /// count as failed (the checkpoint stays before them and they are read
+    /// again after a restart); nothing is acknowledged for data that may
+    /// not have arrived.
+    pub(crate) fn sender_panicked(&self, slot: &Mutex<Option<Work>>) {
+        self.stats.panics.fetch_add(1, Ordering::Relaxed);
+        // Already taken: by the stopping sink, which buffered it on disk, or
+        // by the panicking sender itself, whose unwinding dropped it (a
+        // dropped acknowledgement fails its batches).
+        let Some(w) = lock(slot).take() else {
+            return;
+        };
+        self.stats.failed_groups.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(sink = %self.name, events = w.job.events, "a sender panicked while delivering a LogGroup; its lines are not acknowledged and are read again after a restart");
+        w.acks.failed();
     }
 
     /// One replay step: sends the oldest buffered group if the backend
