@@ -478,6 +478,12 @@ fn parse_input(
         })?,
     };
     let allow_multi = o.bool("AllowingIncludedByMultiConfigs", false, cx)?;
+    let copy_truncate_dirs = o
+        .strings("CopyTruncateDirs", cx)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
     let multiline = match o.get("Multiline") {
         None => None,
         Some(v) => Some(parse_multiline(v, o.key("Multiline"), cx)?),
@@ -503,6 +509,7 @@ fn parse_input(
             },
             multiline,
             encoding,
+            copy_truncate_dirs,
             ..d
         }),
         allow_multi,

@@ -46,7 +46,7 @@ use memchr::memchr;
 
 use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Order};
 use super::discovery::{GlobError, PathMatcher, PathsSpec};
-use super::fingerprint::{prefix_hashes, FileId, Signature};
+use super::fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
 use super::framing::{Framer, FramerOptions, LineUnit};
 use super::multiline::{
     is_contiguous, join_lines, Multiline, MultilineError, MultilineOptions, MultilineRules,
@@ -160,8 +160,15 @@ pub struct FileInputOptions {
     pub close_inactive_after: Duration,
     /// How long a new file whose head equals a live file's head is held
     /// back, in case it is a copytruncate copy whose original is about to be
-    /// truncated (default 1 s).
+    /// truncated (default 1 s). The hold lasts at least until the reader of
+    /// the original has read as far as the new file's length, however far
+    /// behind it is, and until the new file has not grown for this long.
     pub copy_wait: Duration,
+    /// `CopyTruncateDirs`: directories, besides the truncated file's own,
+    /// where a copytruncate copy that the patterns do not match is looked
+    /// for (logrotate's `olddir`); relative paths are taken from the
+    /// truncated file's directory.
+    pub copy_truncate_dirs: Vec<PathBuf>,
     /// When idle, wait at least this long before reading again, so that
     /// line-by-line writes are read as one batch (default 50 ms).
     pub min_read_interval: Duration,
@@ -198,6 +205,7 @@ impl Default for FileInputOptions {
             close_rotated_after: Duration::from_secs(5),
             close_inactive_after: Duration::from_secs(300),
             copy_wait: Duration::from_secs(1),
+            copy_truncate_dirs: Vec::new(),
             min_read_interval: Duration::from_millis(50),
             max_open_files: default_max_open_files(),
             chunk_bytes: 1 << 20,
@@ -247,7 +255,19 @@ pub struct FileInputStats {
     pub truncations: u64,
     /// Copies recognised as the continuation of a truncated file.
     pub copies_adopted: u64,
-    /// Truncated streams whose copy never appeared; their unread bytes are lost.
+    /// Copies outside the patterns that the unread rest of a truncated
+    /// file was read from (`CopyTruncateDirs` and the file's directory).
+    pub copies_recovered: u64,
+    /// Bytes read from such copies.
+    pub bytes_recovered: u64,
+    /// New files that started like a live file that was never truncated
+    /// (e.g. `cp app.log backup.log`): their bytes up to then were already
+    /// collected from the original, so they were opened at their end.
+    pub duplicates_skipped: u64,
+    /// Bytes not read again because of that.
+    pub duplicate_bytes_skipped: u64,
+    /// Bytes of truncated files that were neither read before the
+    /// truncation nor found in a copy: lost (logged as a warning).
     pub truncated_unread_bytes: u64,
     /// Inode reuse detected (checkpoint with another head at the same inode).
     pub inode_reuse: u64,
@@ -307,6 +327,9 @@ struct Reader {
     /// The new owner asked: no more reading; closed (and its position
     /// handed over) once what was read is acknowledged.
     handing_over: bool,
+    /// A copytruncate copy outside the patterns, read only for the rest of
+    /// a truncated file; its events carry the original's path.
+    recovery: bool,
     deleted: bool,
     last_size: u64,
     last_change: Instant,
@@ -318,7 +341,28 @@ struct Retired {
     since: Instant,
     unread: u64,
     path: PathBuf,
+    /// Searches for a copy outside the patterns done so far.
+    searches: u8,
 }
+
+/// A new file held back because it may be a copy (see `copy_wait`).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    first: Instant,
+    size: u64,
+    /// When `size` last changed.
+    changed: Instant,
+    /// Since when the original's reader has read at least `size` bytes.
+    caught_up: Option<Instant>,
+}
+
+/// Most files whose heads are read when looking for a copy outside the
+/// patterns (the most recently modified first).
+const COPY_SEARCH_MAX_FILES: usize = 256;
+/// Only files modified this recently can be the copy of a truncation.
+const COPY_SEARCH_MAX_AGE: Duration = Duration::from_secs(600);
+/// Time one search may take before it gives up.
+const COPY_SEARCH_MAX_TIME: Duration = Duration::from_millis(200);
 
 /// Collects the files matched by one configuration. See the module docs.
 pub struct FileInput {
@@ -330,7 +374,7 @@ pub struct FileInput {
     by_path: HashMap<PathBuf, FileId>,
     sources: HashMap<u64, FileId>,
     retired: HashMap<u64, Retired>,
-    held_copies: HashMap<FileId, Instant>,
+    held_copies: HashMap<FileId, Held>,
     /// Files seen by the first scan and not opened yet (held back, waiting
     /// for another config): they start at `TailSizeKB` when opened later.
     present_at_start: HashSet<FileId>,
@@ -698,8 +742,8 @@ impl FileInput {
         let hashes = prefix_hashes(&head);
 
         // 1. The copy of a stream retired by truncation: adopt it.
-        // A copy shorter than the offset is still being written: adopting
-        // it now would see it as truncated and read it again from 0.
+        // A copy shorter than the offset is still being written (or lacks
+        // what was written after it was made): see step 2.
         let adopt = self
             .retired
             .iter()
@@ -712,6 +756,7 @@ impl FileInput {
             .next();
         if let Some(source) = adopt {
             if let Some(ret) = self.retired.remove(&source) {
+                note_after_copy(&mut self.stats, &ret, path, size);
                 let mut stream = ret.stream;
                 stream.signature = signature;
                 stream.head = head;
@@ -720,6 +765,7 @@ impl FileInput {
                     "continuing a truncated file in its copy"
                 );
                 self.stats.copies_adopted += 1;
+                self.held_copies.remove(&id);
                 let offset = stream.tracker.committed();
                 self.install(id, file, path, stream, size, now);
                 self.record(id, path, signature, offset);
@@ -727,28 +773,47 @@ impl FileInput {
             }
         }
 
-        // 2. Starts like a live file that has not been truncated yet: it may
-        // be its copy, with the truncation about to follow. Or it is a copy
-        // still being written: empty, or a proper prefix of a stream's head,
-        // or (truncation seen) shorter than the retired stream's offset.
-        // Hold it back.
-        let proper_prefix = |s: &Stream| head.len() < s.head.len() && s.head.starts_with(&head);
-        let looks_like_copy = !file.is_stream()
-            && (self.readers.values().any(|r| {
-                r.stream.read_offset > 0
-                    && (r.stream.signature.len > 0
-                        && r.stream.signature.is_prefix_of_hashed(&hashes)
-                        || proper_prefix(&r.stream))
-            }) || self.retired.values().any(|r| {
-                proper_prefix(&r.stream)
-                    || r.stream.signature.is_prefix_of_hashed(&hashes)
-                        && size < r.stream.read_offset
-            }));
-        if looks_like_copy {
-            let first = *self.held_copies.entry(id).or_insert(now);
-            if now.duration_since(first) < self.opts.copy_wait {
-                self.need_scan = true;
-                return None;
+        // 2. Starts like a live file, or like a truncated one: it may be a
+        // copy (see `copy_verdict`). A file we have a checkpoint of is not.
+        let known = self
+            .checkpoint
+            .get(id)
+            .is_some_and(|p| p.signature.is_prefix_of(&head));
+        let mut already_read = false;
+        if !known {
+            match self.copy_verdict(id, &file, &head, &hashes, size, now) {
+                CopyVerdict::Hold { first } => {
+                    if now.duration_since(first) < self.opts.copy_wait {
+                        self.need_scan = true;
+                    }
+                    return None;
+                }
+                CopyVerdict::NotACopy => {}
+                CopyVerdict::AlreadyRead {
+                    retired: Some(source),
+                } => {
+                    if let Some(r) = self.retired.remove(&source) {
+                        // Written to the original after the copy was made.
+                        if r.unread > 0 {
+                            tracing::warn!(
+                                path = %r.path.display(), copy = %path.display(), bytes = r.unread,
+                                "file truncated before it was read to the end, and its copy ends before what was read: the bytes written between the copy and the truncation are lost"
+                            );
+                        }
+                        self.stats.truncated_unread_bytes += r.unread;
+                        tracing::info!(copy = %path.display(), original = %r.path.display(), size, "a copy of a truncated file holds nothing unread: opened at its end");
+                    }
+                    already_read = true;
+                }
+                CopyVerdict::AlreadyRead { retired: None } => {
+                    tracing::info!(
+                        path = %path.display(), bytes = size,
+                        "starts like a file being read and was not followed by its truncation: a duplicate whose bytes were collected from the original; reading only what is appended to it"
+                    );
+                    self.stats.duplicates_skipped += 1;
+                    self.stats.duplicate_bytes_skipped += size;
+                    already_read = true;
+                }
             }
         }
         self.held_copies.remove(&id);
@@ -792,15 +857,25 @@ impl FileInput {
         // last TailSizeKB, files created later from the start.
         let start = match start {
             Some(s) => s,
+            None if already_read => size,
             None if (!self.started || self.present_at_start.contains(&id)) && !file.is_stream() => {
                 let utf16 =
                     (self.opts.encoding == FileEncoding::Utf16).then(|| Utf16Order::detect(&head));
-                tail_start(
+                let start = tail_start(
                     &file,
                     size,
                     self.opts.tail_size_kb.saturating_mul(1024),
                     utf16,
-                )
+                );
+                if start > 0 {
+                    tracing::info!(
+                        "{}: starting {} bytes before the end (TailSizeKB {}); {start} bytes skipped",
+                        path.display(),
+                        size - start,
+                        self.opts.tail_size_kb
+                    );
+                }
+                start
             }
             None => 0,
         };
@@ -837,6 +912,7 @@ impl FileInput {
                 matched: true,
                 disowned: false,
                 handing_over: false,
+                recovery: false,
                 deleted: false,
                 last_size: size,
                 last_change: now,
@@ -1103,12 +1179,281 @@ impl FileInput {
                     since: now,
                     unread,
                     path: path.clone(),
+                    searches: 0,
                 },
             );
         }
         self.record(id, &path, signature, 0);
         // Look for the copy now rather than at the next scan.
         self.need_scan = true;
+    }
+
+    /// What a new file that starts like a file being read (or like a
+    /// truncated one) is. A copytruncate copy appears before its original is
+    /// truncated, and the truncation is only seen when the original's reader
+    /// gets there, however far behind it is. So such a file is held until
+    /// either the truncation comes (then step 1 of `open_new` adopts it), or
+    /// the original's reader has read past the file's length and neither
+    /// moved for `copy_wait`: then it is a duplicate (`cp app.log
+    /// backup.log`) whose bytes were collected from the original, and it is
+    /// read from its end, or not a copy at all (its last bytes differ from
+    /// the original's) and it is read like any new file.
+    fn copy_verdict(
+        &mut self,
+        id: FileId,
+        file: &OpenFile,
+        head: &[u8],
+        hashes: &[u64],
+        size: u64,
+        now: Instant,
+    ) -> CopyVerdict {
+        if file.is_stream() {
+            return CopyVerdict::NotACopy;
+        }
+        let proper_prefix = |s: &Stream| head.len() < s.head.len() && s.head.starts_with(head);
+        let same_head = |s: &Stream| s.signature.len > 0 && s.signature.is_prefix_of_hashed(hashes);
+        // A live file whose head was short when it was last looked at, and
+        // that the new file starts with, may have grown its full head since.
+        for r in self.readers.values_mut() {
+            let grows_into = !r.stream.signature.is_complete()
+                && head.len() > r.stream.head.len()
+                && head.starts_with(&r.stream.head);
+            if grows_into && !r.file.is_stream() {
+                if let Ok(h) = r.file.head() {
+                    if h.starts_with(&r.stream.head) {
+                        r.stream.signature = Signature::of(&h);
+                        r.stream.head = h;
+                    }
+                }
+            }
+        }
+        // The live file this may be a copy of: the same full head, and not
+        // smaller than the new file (a copy is never larger than its
+        // original before the truncation).
+        let mut original: Option<(FileId, u64)> = None;
+        // Starts like a live file, but too short to tell (under
+        // SIGNATURE_BYTES): a copy being written, or a file of its own.
+        let mut partial_match = false;
+        for (rid, r) in &self.readers {
+            if r.file.is_stream() || r.recovery {
+                continue;
+            }
+            let full = r.stream.signature.is_complete() && same_head(&r.stream);
+            if !full {
+                partial_match |=
+                    r.stream.read_offset > 0 && (same_head(&r.stream) || proper_prefix(&r.stream));
+                continue;
+            }
+            let orig_size = r.file.state().map_or(r.last_size, |s| s.size);
+            // Truncated already, though its reader has not seen it yet.
+            let truncated = orig_size < r.stream.read_offset
+                || r.file
+                    .head()
+                    .is_ok_and(|h| !r.stream.signature.is_prefix_of(&h));
+            if size > orig_size && !truncated {
+                continue;
+            }
+            // Truncated before anything of it was read: a copy holds only
+            // unread bytes, and the reader will never read them.
+            if truncated && r.stream.read_offset == 0 {
+                continue;
+            }
+            if original.is_none_or(|(_, o)| r.stream.read_offset < o) {
+                original = Some((*rid, r.stream.read_offset));
+            }
+        }
+        // A copy of a truncated file, shorter than what was read of it:
+        // still being written, or made before the last bytes we read.
+        let short_copy_of = self
+            .retired
+            .iter()
+            .find(|(_, r)| same_head(&r.stream) && size < r.stream.read_offset)
+            .map(|(s, _)| *s);
+        // The beginning of a copy of a truncated file, being written.
+        partial_match |= self.retired.values().any(|r| proper_prefix(&r.stream));
+        if original.is_none() && short_copy_of.is_none() && !partial_match {
+            self.held_copies.remove(&id);
+            return CopyVerdict::NotACopy;
+        }
+        let wait = self.opts.copy_wait;
+        let h = self.held_copies.entry(id).or_insert(Held {
+            first: now,
+            size,
+            changed: now,
+            caught_up: None,
+        });
+        if h.size != size {
+            h.size = size;
+            h.changed = now;
+            h.caught_up = None;
+        }
+        let stable = now.duration_since(h.changed) >= wait;
+        let hold = CopyVerdict::Hold { first: h.first };
+        if let Some((orig, offset)) = original {
+            if offset >= size {
+                h.caught_up.get_or_insert(now);
+            } else {
+                h.caught_up = None;
+            }
+            let settled = stable && h.caught_up.is_some_and(|t| now.duration_since(t) >= wait);
+            if !settled {
+                return hold;
+            }
+            // Never truncated. A duplicate only if it ends like the
+            // original at the same offset (and is long enough to tell).
+            let duplicate = head.len() >= SIGNATURE_BYTES
+                && self
+                    .readers
+                    .get(&orig)
+                    .is_some_and(|r| same_bytes_before(r.file.raw(), file.raw(), size));
+            return if duplicate {
+                CopyVerdict::AlreadyRead { retired: None }
+            } else {
+                CopyVerdict::NotACopy
+            };
+        }
+        if let Some(source) = short_copy_of {
+            return if stable {
+                CopyVerdict::AlreadyRead {
+                    retired: Some(source),
+                }
+            } else {
+                hold
+            };
+        }
+        // A copy being written grows; one that stopped is a file of its own.
+        if stable {
+            CopyVerdict::NotACopy
+        } else {
+            hold
+        }
+    }
+
+    /// Looks for the copy of the truncated stream `source` outside the
+    /// patterns and, if found, reads the stream's rest from it. Returns
+    /// whether it was found.
+    fn recover_from_copy(&mut self, source: u64, now: Instant) -> bool {
+        let Some(ret) = self.retired.get_mut(&source) else {
+            return false;
+        };
+        ret.searches = ret.searches.saturating_add(1);
+        let (original, sig, offset) = (
+            ret.path.clone(),
+            ret.stream.signature,
+            ret.stream.read_offset,
+        );
+        if sig.len == 0 {
+            return false;
+        }
+        let Some((copy, file, size)) = self.find_copy(&original, sig, offset) else {
+            return false;
+        };
+        let Some(ret) = self.retired.remove(&source) else {
+            return false;
+        };
+        let id = file.id();
+        tracing::info!(
+            copy = %copy.display(), original = %original.display(), from = offset, to = size,
+            "reading the rest of a truncated file from its copy outside the patterns"
+        );
+        self.stats.copies_recovered += 1;
+        self.stats.bytes_recovered += size.saturating_sub(offset);
+        note_after_copy(&mut self.stats, &ret, &copy, size);
+        let tags = self.tags(&original, id);
+        self.install(id, file, &copy, ret.stream, size, now);
+        if let Some(r) = self.readers.get_mut(&id) {
+            r.recovery = true;
+            r.matched = false;
+            r.tags = tags;
+        }
+        self.check_all = true;
+        true
+    }
+
+    /// The copy of a file truncated at `original` after `offset` bytes
+    /// were read: a recently modified regular file longer than `offset`
+    /// that starts with the bytes of `sig`, in the original's directory or
+    /// a `CopyTruncateDirs` one, not matched by the patterns and not open.
+    /// Bounded: [`COPY_SEARCH_MAX_FILES`] heads read, [`COPY_SEARCH_MAX_TIME`].
+    fn find_copy(
+        &self,
+        original: &Path,
+        sig: Signature,
+        offset: u64,
+    ) -> Option<(PathBuf, OpenFile, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let started = Instant::now();
+        let dir = original.parent()?;
+        let mut dirs = vec![dir.to_path_buf()];
+        for d in &self.opts.copy_truncate_dirs {
+            let d = if d.is_absolute() {
+                d.clone()
+            } else {
+                dir.join(d)
+            };
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        let cutoff = SystemTime::now()
+            .checked_sub(COPY_SEARCH_MAX_AGE)
+            .unwrap_or(UNIX_EPOCH);
+        let mut candidates: Vec<(SystemTime, PathBuf)> = Vec::new();
+        let mut timed_out = false;
+        'dirs: for d in &dirs {
+            let Ok(entries) = std::fs::read_dir(d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if started.elapsed() > COPY_SEARCH_MAX_TIME {
+                    timed_out = true;
+                    break 'dirs;
+                }
+                let p = e.path();
+                if p == original || self.by_path.contains_key(&p) {
+                    continue;
+                }
+                // Not following links: a copy is a regular file.
+                let Ok(m) = e.metadata() else {
+                    continue;
+                };
+                let id = FileId {
+                    dev: m.dev(),
+                    inode: m.ino(),
+                };
+                if !m.is_file() || m.len() <= offset || self.readers.contains_key(&id) {
+                    continue;
+                }
+                match m.modified() {
+                    Ok(t) if t >= cutoff => candidates.push((t, p)),
+                    _ => {}
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, p) in candidates.into_iter().take(COPY_SEARCH_MAX_FILES) {
+            if started.elapsed() > COPY_SEARCH_MAX_TIME {
+                timed_out = true;
+                break;
+            }
+            let Ok(file) = OpenFile::open(&p) else {
+                continue;
+            };
+            let (Ok(head), Ok(state)) = (file.head(), file.state()) else {
+                continue;
+            };
+            if !file.is_stream() && state.size > offset && sig.is_prefix_of(&head) {
+                return Some((p, file, state.size));
+            }
+        }
+        if timed_out {
+            tracing::warn!(
+                path = %original.display(),
+                "the search for a truncated file's copy ran out of time ({} ms)",
+                COPY_SEARCH_MAX_TIME.as_millis()
+            );
+        }
+        None
     }
 
     fn expire_retired(&mut self, now: Instant) {
@@ -1120,6 +1465,11 @@ impl FileInput {
             .map(|(s, _)| *s)
             .collect();
         for s in expired {
+            // A last look for a copy outside the patterns (it may have been
+            // written after the first search).
+            if self.recover_from_copy(s, now) {
+                continue;
+            }
             if let Some(r) = self.retired.remove(&s) {
                 if r.unread > 0 {
                     tracing::warn!(
@@ -1165,7 +1515,8 @@ impl FileInput {
                 c.closed(&self.opts.config_name, id, released);
             }
             self.sources.remove(&r.stream.source);
-            if r.deleted {
+            if r.deleted || r.recovery {
+                // A recovery copy is not one of our files: no checkpoint.
                 self.checkpoint.forget(id);
                 self.dirty = true;
             }
@@ -1255,6 +1606,46 @@ enum Serviced {
     Done,
     More,
     Truncated { unread: u64 },
+}
+
+/// What a new file that starts like a live or truncated file is; see
+/// [`FileInput::copy_verdict`].
+enum CopyVerdict {
+    /// Not a copy (any more): the usual rules apply.
+    NotACopy,
+    /// Maybe a copy: look again at the next scan.
+    Hold {
+        /// When it was first seen.
+        first: Instant,
+    },
+    /// Its bytes were read already, from the original (`retired`: the
+    /// truncated stream whose copy it is): start at its end.
+    AlreadyRead { retired: Option<u64> },
+}
+
+/// Counts (and logs) what the original of a copytruncate copy held beyond
+/// the copy's end when it was last seen: written between the copy and the
+/// truncation, so in neither file any more.
+fn note_after_copy(stats: &mut FileInputStats, ret: &Retired, copy: &Path, copy_size: u64) {
+    let seen_end = ret.stream.read_offset.saturating_add(ret.unread);
+    let lost = seen_end.saturating_sub(copy_size);
+    if lost > 0 {
+        tracing::warn!(
+            path = %ret.path.display(), copy = %copy.display(), bytes = lost,
+            "bytes written to the file after its copy was made and before its truncation are lost"
+        );
+        stats.truncated_unread_bytes += lost;
+    }
+}
+
+/// Whether the bytes just before `end` (up to 4 KiB) are the same in both
+/// files.
+fn same_bytes_before(a: &std::fs::File, b: &std::fs::File, end: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let n = end.min(4096) as usize;
+    let (mut x, mut y) = (vec![0u8; n], vec![0u8; n]);
+    let at = end - n as u64;
+    a.read_exact_at(&mut x, at).is_ok() && b.read_exact_at(&mut y, at).is_ok() && x == y
 }
 
 /// Where to start a file found at start-up: `tail` bytes before its end,
@@ -1509,6 +1900,18 @@ impl Input for FileInput {
         }
         if now.duration_since(self.last_check) >= self.opts.poll_interval {
             self.check_all = true;
+        }
+        // Truncated files whose copy the scan did not find among the
+        // matched files: look outside the patterns (once, and again before
+        // giving up in `expire_retired`).
+        let unsearched: Vec<u64> = self
+            .retired
+            .iter()
+            .filter(|(_, r)| r.searches == 0)
+            .map(|(s, _)| *s)
+            .collect();
+        for source in unsearched {
+            self.recover_from_copy(source, now);
         }
         let busy = self.service_all(emit, now)?;
         self.expire_retired(now);
