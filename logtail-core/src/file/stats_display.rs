@@ -6,7 +6,7 @@
 //! before it was given words here still shows, as `N its field name`.
 
 /// The counters [`FileInputStats`]'s `Display` has words for, by field name.
-const SHOWN: [&str; 22] = [
+const SHOWN: [&str; 26] = [
     "files_opened",
     "files_closed",
     "files_open",
@@ -16,6 +16,10 @@ const SHOWN: [&str; 22] = [
     "renames",
     "truncations",
     "copies_adopted",
+    "copies_recovered",
+    "bytes_recovered",
+    "duplicates_skipped",
+    "duplicate_bytes_skipped",
     "truncated_unread_bytes",
     "inode_reuse",
     "partial_flushes",
@@ -70,6 +74,10 @@ impl fmt::Display for FileInputStats {
             renames,
             truncations,
             copies_adopted,
+            copies_recovered,
+            bytes_recovered,
+            duplicates_skipped,
+            duplicate_bytes_skipped,
             truncated_unread_bytes,
             inode_reuse,
             partial_flushes,
@@ -114,8 +122,32 @@ impl fmt::Display for FileInputStats {
         add(
             copies_adopted,
             format!(
-                "{} continued in their rotated copy",
+                "{} continued in a rotated copy",
                 count(copies_adopted, "truncated file", "truncated files")
+            ),
+        );
+        add(
+            copies_recovered,
+            format!(
+                "{} read from {} outside the patterns",
+                bytes_text(bytes_recovered),
+                count(
+                    copies_recovered,
+                    "truncated file's copy",
+                    "truncated files' copies"
+                )
+            ),
+        );
+        add(
+            duplicates_skipped,
+            format!(
+                "{} opened at the end ({} already collected from the original)",
+                count(
+                    duplicates_skipped,
+                    "copy of a live file",
+                    "copies of live files"
+                ),
+                bytes_text(duplicate_bytes_skipped)
             ),
         );
         add(
@@ -281,6 +313,10 @@ mod tests {
             renames: 1,
             truncations: 1,
             copies_adopted: 1,
+            copies_recovered: 1,
+            bytes_recovered: 1,
+            duplicates_skipped: 1,
+            duplicate_bytes_skipped: 1,
             truncated_unread_bytes: 1,
             inode_reuse: 1,
             partial_flushes: 1,
@@ -297,8 +333,9 @@ mod tests {
             ..FileInputStats::default()
         };
         let text = s.to_string();
-        // One comma-separated part per counter (bytes and batches share one).
-        assert_eq!(text.split(", ").count(), 21, "{text}");
+        // One comma-separated part per counter; bytes and batches share
+        // one, and so do each pair of copies and their bytes.
+        assert_eq!(text.split(", ").count(), 23, "{text}");
         assert!(!text.contains('{') && !text.contains('_'), "{text}");
     }
 
