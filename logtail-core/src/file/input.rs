@@ -1430,7 +1430,7 @@ impl FileInput {
                 }
             }
         }
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         for (_, p) in candidates.into_iter().take(COPY_SEARCH_MAX_FILES) {
             if started.elapsed() > COPY_SEARCH_MAX_TIME {
                 timed_out = true;
@@ -1961,7 +1961,11 @@ impl Input for FileInput {
             }
         }
         self.persist(Instant::now(), true)?;
-        tracing::info!(config = %self.opts.config_name, stats = ?self.stats(), "file input settled");
+        tracing::info!(
+            "pipeline {}: input_file: {}",
+            self.opts.config_name,
+            self.stats()
+        );
         Ok(self.in_flight())
     }
 }
