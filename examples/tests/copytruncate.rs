@@ -350,3 +350,53 @@ fn three_rotations_at_20_mb_per_s_outside_the_pattern_lose_nothing() {
     );
     assert!(!stderr.contains("no copy was found"), "stderr:\n{stderr}");
 }
+
+/// The agent is killed (SIGKILL), lines are appended, the file is copied
+/// away and truncated, more lines are appended, and the agent restarts:
+/// the copy continues from the checkpoint, in or outside the patterns.
+fn copytruncate_while_down(patterns: &[&str], copy_to: &str) -> String {
+    let env = Env::new();
+    let app = env.logs.join("app.log");
+    append(&app, &lines(0, 20_000));
+    write_config(&env, patterns, "", &env.out);
+    let mut agent = env.spawn();
+    agent.wait_started();
+    let mut out = OutReader::new(&env.out, LINE);
+    let first = wait_all_arrived(&mut out, 20_000, Duration::from_secs(30));
+    assert_eq!(first.lost, 0, "{first:?}");
+    // Let the checkpoint of what arrived be written (every 100 ms).
+    assert!(wait_until(Duration::from_secs(10), || {
+        checkpoint_offset(&env.data, "app", &app) == Some(20_000 * (LINE as u64 + 1))
+    }));
+    agent.kill();
+    append(&app, &lines(20_000, 60_000));
+    run(Command::new("cp").arg(&app).arg(env.logs.join(copy_to)));
+    run(Command::new("truncate").arg("-s").arg("0").arg(&app));
+    append(&app, &lines(60_000, 70_000));
+    let mut agent = env.spawn();
+    agent.wait_started();
+    let report = wait_all_arrived(&mut out, 70_000, Duration::from_secs(60));
+    agent.terminate();
+    out.update();
+    let stderr = agent.stderr();
+    eprintln!("copytruncate to {copy_to} while the agent was down: {report:?}");
+    assert_eq!(report, out.report(70_000));
+    assert_eq!(
+        (report.lost, report.duplicated, report.corrupt),
+        (0, 0, 0),
+        "{report:?}\nstderr:\n{stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn copytruncate_while_the_agent_is_down_continues_in_the_copy() {
+    let stderr = copytruncate_while_down(&["app.log*"], "app.log.1");
+    assert_eq!(count(&stderr, ADOPTED), 1, "stderr:\n{stderr}");
+}
+
+#[test]
+fn copytruncate_while_the_agent_is_down_is_recovered_outside_the_pattern() {
+    let stderr = copytruncate_while_down(&["app.log"], "app.log.1");
+    assert_eq!(count(&stderr, RECOVERED), 1, "stderr:\n{stderr}");
+}

@@ -343,6 +343,9 @@ struct Retired {
     path: PathBuf,
     /// Searches for a copy outside the patterns done so far.
     searches: u8,
+    /// Truncated while not open (seen at a checkpoint): how much was
+    /// unread is not known.
+    while_closed: bool,
 }
 
 /// A new file held back because it may be a copy (see `copy_wait`).
@@ -663,15 +666,18 @@ impl FileInput {
                 }
                 continue;
             }
-            if let Some(p) = self.checkpoint.get(id) {
+            let checkpointed = match self.checkpoint.get(id) {
                 // Idle-closed earlier and unchanged since: nothing to do.
-                if meta.len() == p.offset && meta.file_type().is_file() {
-                    continue;
-                }
-            }
-            unknown.push(path);
+                Some(p) if meta.len() == p.offset && meta.file_type().is_file() => continue,
+                Some(_) => true,
+                None => false,
+            };
+            unknown.push((!checkpointed, path));
         }
-        for path in unknown {
+        // Files we have a checkpoint of first: one truncated while the
+        // agent was not running leaves its stream for its copy to continue.
+        unknown.sort_by_key(|(fresh, _)| *fresh);
+        for (_, path) in unknown {
             if self.fds_exhausted {
                 break;
             }
@@ -839,16 +845,22 @@ impl FileInput {
         }
         // 4. A checkpoint for this inode, if the head still matches.
         if let Some(p) = self.checkpoint.get(id).cloned().filter(|_| start.is_none()) {
-            if p.signature.is_prefix_of(&head) {
-                start = Some(if size < p.offset {
-                    self.stats.truncations += 1;
-                    0
-                } else {
-                    p.offset
-                });
+            if p.signature.is_prefix_of(&head) && size >= p.offset {
+                start = Some(p.offset);
             } else {
-                self.stats.inode_reuse += 1;
-                tracing::info!(path = %path.display(), "inode reused by a new file");
+                // Truncated (and maybe written again), or a new file on a
+                // reused inode. A copy made before a truncation continues
+                // the checkpointed stream (adopted or recovered).
+                let rewritten = p.path.as_str() == path.to_string_lossy();
+                if rewritten {
+                    self.stats.truncations += 1;
+                    tracing::info!(path = %path.display(), offset = p.offset, "truncated since the checkpoint was written: read from 0; its copy, if any, continues from the checkpoint");
+                    start = Some(0);
+                } else {
+                    self.stats.inode_reuse += 1;
+                    tracing::info!(path = %path.display(), "inode reused by a new file");
+                }
+                self.retire_checkpointed(&p, now);
                 self.checkpoint.forget(id);
                 self.dirty = true;
             }
@@ -1180,6 +1192,7 @@ impl FileInput {
                     unread,
                     path: path.clone(),
                     searches: 0,
+                    while_closed: false,
                 },
             );
         }
@@ -1329,6 +1342,28 @@ impl FileInput {
         }
     }
 
+    /// A checkpointed stream whose file was truncated or replaced while it
+    /// was not open: retired, so that its copy, if one appears or can be
+    /// found, continues from the checkpoint.
+    fn retire_checkpointed(&mut self, p: &FilePosition, now: Instant) {
+        if p.signature.len == 0 || p.offset == 0 {
+            return;
+        }
+        let mut stream = self.new_stream(p.offset, Vec::new());
+        stream.signature = p.signature;
+        self.retired.insert(
+            stream.source,
+            Retired {
+                stream,
+                since: now,
+                unread: 0,
+                path: PathBuf::from(&p.path),
+                searches: 0,
+                while_closed: true,
+            },
+        );
+    }
+
     /// Looks for the copy of the truncated stream `source` outside the
     /// patterns and, if found, reads the stream's rest from it. Returns
     /// whether it was found.
@@ -1471,6 +1506,12 @@ impl FileInput {
                 continue;
             }
             if let Some(r) = self.retired.remove(&s) {
+                if r.while_closed {
+                    tracing::warn!(
+                        path = %r.path.display(), offset = r.stream.read_offset,
+                        "file truncated or replaced while it was not open, and no copy was found: what was written after the checkpoint's offset before that is lost"
+                    );
+                }
                 if r.unread > 0 {
                     tracing::warn!(
                         path = %r.path.display(), bytes = r.unread,
