@@ -89,3 +89,41 @@ fn hundred_mib_line_is_split_and_memory_stays_bounded() {
         hwm_kb / 1024
     );
 }
+
+/// `LongLinePolicy: truncate` drops the rest of each over-long line: the
+/// agent says so at the first drop, with the option that controls it.
+#[test]
+fn truncated_long_lines_are_reported() {
+    let env = Env::new();
+    env.write_config(
+        &["*.log"],
+        "    MaxLineBytes: 100\n    LongLinePolicy: truncate\n",
+    );
+    let mut agent = env.spawn();
+    agent.wait_started();
+    let mut text = String::new();
+    for seq in 0..3 {
+        text.push_str(&seq_line(seq, 300));
+        text.push('\n');
+    }
+    std::fs::write(env.logs.join("a.log"), text).unwrap();
+    let mut out = OutReader::new(&env.out, 0);
+    let arrived = wait_until(Duration::from_secs(20), || {
+        out.update();
+        out.distinct_below(3) == 3
+    });
+    let warned = wait_until(Duration::from_secs(10), || {
+        agent.stderr().contains("LongLinePolicy: truncate")
+    });
+    agent.terminate();
+    let stderr = agent.stderr();
+    assert!(arrived, "stderr:\n{stderr}");
+    assert!(
+        warned,
+        "no warning about the dropped rests; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("3 over-long lines cut at MaxLineBytes"),
+        "stderr:\n{stderr}"
+    );
+}

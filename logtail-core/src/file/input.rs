@@ -398,6 +398,7 @@ pub struct FileInput {
     last_refresh: Instant,
     dirty: bool,
     stats: FileInputStats,
+    drops: DropWarnings,
     /// Reused per chunk: line ranges, and one decoded line.
     lines: Vec<Range<usize>>,
     scratch: Vec<u8>,
@@ -483,6 +484,7 @@ impl FileInput {
             last_refresh: now,
             dirty: false,
             stats: FileInputStats::default(),
+            drops: DropWarnings::default(),
             lines: Vec::new(),
             scratch: Vec::new(),
         })
@@ -1078,6 +1080,7 @@ impl FileInput {
             } else {
                 base + chunk.len() as u64 >= size
             };
+            let truncated_before = r.stream.framer.stats().truncated_lines;
             let mut out = process_chunk(
                 &mut r.stream,
                 &chunk,
@@ -1118,6 +1121,21 @@ impl FileInput {
             self.stats.multiline_discarded_lines += out.ml.discarded_lines;
             self.stats.multiline_cut_events += out.ml.cut_events;
             self.stats.multiline_flushes += out.ml.flushes;
+            let truncated = r
+                .stream
+                .framer
+                .stats()
+                .truncated_lines
+                .saturating_sub(truncated_before);
+            if truncated > 0 || out.ml.discarded_lines > 0 {
+                self.drops.note(
+                    &self.opts.config_name,
+                    &r.path,
+                    truncated,
+                    out.ml.discarded_lines,
+                    now,
+                );
+            }
             let (events, consumed) = (out.events, out.consumed);
             if consumed == 0 {
                 break; // only an incomplete line so far
@@ -1647,6 +1665,49 @@ enum Serviced {
     Done,
     More,
     Truncated { unread: u64 },
+}
+
+/// Warns when the input itself drops data by configuration (long lines
+/// under `LongLinePolicy: truncate`, lines outside any multi-line event
+/// under `UnmatchedContentTreatment: discard`): at the first drop, then at
+/// most once a minute with the counts since.
+#[derive(Debug, Default)]
+struct DropWarnings {
+    last: Option<Instant>,
+    truncated: u64,
+    discarded: u64,
+}
+
+impl DropWarnings {
+    const EVERY: Duration = Duration::from_secs(60);
+
+    fn note(&mut self, config: &str, path: &Path, truncated: u64, discarded: u64, now: Instant) {
+        self.truncated += truncated;
+        self.discarded += discarded;
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            return;
+        }
+        self.last = Some(now);
+        if self.truncated > 0 {
+            tracing::warn!(
+                "pipeline {config}: {}: {} over-long lines cut at MaxLineBytes and their rest dropped (LongLinePolicy: truncate; `split` keeps them in pieces)",
+                path.display(),
+                self.truncated
+            );
+        }
+        if self.discarded > 0 {
+            tracing::warn!(
+                "pipeline {config}: {}: {} lines matched no multi-line event and were dropped (Multiline UnmatchedContentTreatment: discard; `single_line` keeps them)",
+                path.display(),
+                self.discarded
+            );
+        }
+        self.truncated = 0;
+        self.discarded = 0;
+    }
 }
 
 /// What a new file that starts like a live or truncated file is; see
