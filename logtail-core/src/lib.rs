@@ -5,6 +5,11 @@
 //! collection engine (discovery, mmap tailing, line framing, rotation
 //! detection) in [`file`].
 //!
+//! The default feature `sls` adds the SLS PutLogs wire format (`sls`) and
+//! the durable disk queue of undeliverable batches (`spill`); without it
+//! (`default-features = false`) the crate is the tailer and the processors
+//! only, and builds no C code.
+//!
 //! Nothing here needs an async runtime: inputs are polled, sinks are pushed
 //! to, and acknowledgements travel back over a channel.
 #![deny(missing_docs)]
@@ -17,7 +22,9 @@ pub mod input;
 pub mod parser;
 pub mod process;
 pub mod sink;
+#[cfg(feature = "sls")]
 pub mod sls;
+#[cfg(feature = "sls")]
 pub mod spill;
 
 pub use ack::{Ack, AckToken, AckTracker, BatchId};
