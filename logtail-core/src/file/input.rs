@@ -40,89 +40,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use memchr::memchr;
 
+use super::chunk::{process_chunk, Flush};
+use super::claims::{FileClaims, Handover};
 use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Order};
 use super::discovery::{GlobError, PathMatcher, PathsSpec};
-use super::fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
-use super::framing::{Framer, FramerOptions, LineUnit};
-use super::multiline::{
-    is_contiguous, join_lines, Multiline, MultilineError, MultilineOptions, MultilineRules,
-    MultilineStats,
-};
+use super::fingerprint::{prefix_hashes, FileId, Signature};
+use super::framing::{Framer, FramerOptions};
+use super::multiline::{Multiline, MultilineError, MultilineOptions, MultilineRules};
 use super::reader::{OpenFile, ReadOutcome};
+use super::rotation::{self, Decision, Held, Start, Why};
+use super::stream::Stream;
 use super::watch::Watcher;
 use crate::ack::{Ack, AckToken, AckTracker, BatchId};
 use crate::checkpoint::{Checkpoint, CheckpointError, FilePosition};
-use crate::event::{Event, EventBatch, SourceTags, Timestamp};
+use crate::event::{EventBatch, SourceTags, Timestamp};
 use crate::input::{Emit, Input, Progress};
-
-/// Decides which config collects a file that several configs match
-/// (LoongCollector collects a file with one config only, unless a config
-/// sets `AllowingIncludedByMultiConfigs`). Consulted at every scan, so
-/// adding or removing a config moves files between inputs.
-///
-/// When a file changes hands, the inputs hand its position over through
-/// the claims. The old owner reads on, like a file rotated out of its
-/// patterns, until the new owner asks for the file ([`Handover::Wait`],
-/// then [`FileClaims::wanted`]); it then stops reading, waits until what
-/// it read is acknowledged and reports where it stopped
-/// ([`FileClaims::closed`]); the new owner starts there
-/// ([`Handover::From`]). No line is read twice or skipped. Every input
-/// reports the position of every file it closes, so a file that comes back
-/// to an earlier owner continues where the last reader stopped. The default
-/// methods keep no state: a new owner then starts as with a file it has
-/// never seen, and the old one drains the file as a rotated one.
-pub trait FileClaims: Send + Sync + std::fmt::Debug {
-    /// Whether the input of config `config` may collect `path`.
-    fn allows(&self, config: &str, path: &Path) -> bool;
-
-    /// Where the input of `config` starts a file it has no reader for.
-    fn handover(&self, config: &str, file: FileId) -> Handover {
-        let _ = (config, file);
-        Handover::None
-    }
-
-    /// Whether a config other than `config` waits for `file`
-    /// ([`Handover::Wait`]): the input of `config` should give it up.
-    fn wanted(&self, config: &str, file: FileId) -> bool {
-        let _ = (config, file);
-        false
-    }
-
-    /// The input of `config` opened `file`.
-    fn opened(&self, config: &str, file: FileId) {
-        let _ = (config, file);
-    }
-
-    /// The input of `config` closed `file` (not deleted) at `released_at`:
-    /// everything before that offset was read and acknowledged (at least
-    /// once: batches still unacknowledged when a stop gave up waiting lie
-    /// after it). The signature of the file's head tells a reused inode from
-    /// the file. `None`: closed because it was deleted.
-    fn closed(&self, config: &str, file: FileId, released_at: Option<(u64, Signature)>) {
-        let _ = (config, file, released_at);
-    }
-}
-
-/// Where a file that changes hands starts; see [`FileClaims`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handover {
-    /// No other config had it: the usual rules (checkpoint, `TailSizeKB`).
-    None,
-    /// Another config still reads it: look again at the next scan.
-    Wait,
-    /// Another config gave it up at `offset`; `signature` is the head it
-    /// had (a file whose head differs is a new file on a reused inode).
-    From {
-        /// Everything before it was read and acknowledged.
-        offset: u64,
-        /// The head's signature when it was given up.
-        signature: Signature,
-    },
-}
 
 /// Options of the file input (LoongCollector's `input_file`).
 #[derive(Debug, Clone)]
@@ -295,25 +230,6 @@ pub struct FileInputStats {
     pub decode_replacements: u64,
 }
 
-/// The logical position in a sequence of bytes; see the module docs.
-#[derive(Debug)]
-struct Stream {
-    source: u64,
-    tracker: AckTracker,
-    read_offset: u64,
-    signature: Signature,
-    /// The bytes `signature` was made of: a copy still being written
-    /// shows up with a head that is a proper prefix of them.
-    head: Vec<u8>,
-    /// A byte framer; for UTF-16 files replaced by a UTF-16 one once the
-    /// byte-order mark can be seen.
-    framer: Framer,
-    /// Converts lines of files that are not UTF-8.
-    decoder: Option<Decoder>,
-    /// The event being assembled, with `Multiline`.
-    multiline: Option<Multiline>,
-}
-
 #[derive(Debug)]
 struct Reader {
     file: OpenFile,
@@ -346,17 +262,6 @@ struct Retired {
     /// Truncated while not open (seen at a checkpoint): how much was
     /// unread is not known.
     while_closed: bool,
-}
-
-/// A new file held back because it may be a copy (see `copy_wait`).
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    first: Instant,
-    size: u64,
-    /// When `size` last changed.
-    changed: Instant,
-    /// Since when the original's reader has read at least `size` bytes.
-    caught_up: Option<Instant>,
 }
 
 /// Most files whose heads are read when looking for a copy outside the
@@ -749,21 +654,16 @@ impl FileInput {
         // (thousands of files are compared at start-up).
         let hashes = prefix_hashes(&head);
 
-        // 1. The copy of a stream retired by truncation: adopt it.
-        // A copy shorter than the offset is still being written (or lacks
-        // what was written after it was made): see step 2.
-        let adopt = self
-            .retired
-            .iter()
-            .filter(|(_, r)| {
-                r.stream.signature.len > 0
-                    && r.stream.signature.is_prefix_of_hashed(&hashes)
-                    && size >= r.stream.read_offset
-            })
-            .map(|(s, _)| *s)
-            .next();
-        if let Some(source) = adopt {
-            if let Some(ret) = self.retired.remove(&source) {
+        let decision = self.decide(id, path, &file, &head, &hashes, size, now);
+        let start = match decision {
+            Decision::Hold { rescan } => {
+                self.need_scan |= rescan;
+                return None;
+            }
+            Decision::Adopt { retired } => {
+                let Some(ret) = self.retired.remove(&retired) else {
+                    return None;
+                };
                 note_after_copy(&mut self.stats, &ret, path, size);
                 let mut stream = ret.stream;
                 stream.signature = signature;
@@ -773,125 +673,38 @@ impl FileInput {
                     "continuing a truncated file in its copy"
                 );
                 self.stats.copies_adopted += 1;
-                self.held_copies.remove(&id);
                 let offset = stream.tracker.committed();
                 self.install(id, file, path, stream, size, now);
                 self.record(id, path, signature, offset);
                 return Some(id);
             }
-        }
-
-        // 2. Starts like a live file, or like a truncated one: it may be a
-        // copy (see `copy_verdict`). A file we have a checkpoint of is not.
-        let known = self
-            .checkpoint
-            .get(id)
-            .is_some_and(|p| p.signature.is_prefix_of(&head));
-        let mut already_read = false;
-        if !known {
-            match self.copy_verdict(id, &file, &head, &hashes, size, now) {
-                CopyVerdict::Hold { first } => {
-                    if now.duration_since(first) < self.opts.copy_wait {
-                        self.need_scan = true;
-                    }
-                    return None;
-                }
-                CopyVerdict::NotACopy => {}
-                CopyVerdict::AlreadyRead {
-                    retired: Some(source),
-                } => {
-                    if let Some(r) = self.retired.remove(&source) {
-                        // Written to the original after the copy was made.
-                        if r.unread > 0 {
-                            tracing::warn!(
-                                path = %r.path.display(), copy = %path.display(), bytes = r.unread,
-                                "file truncated before it was read to the end, and its copy ends before what was read: the bytes written between the copy and the truncation are lost"
+            Decision::Open { start, why } => {
+                self.note_opening(id, path, size, why, now);
+                match start {
+                    Start::At(offset) => offset,
+                    Start::End => size,
+                    Start::Zero => 0,
+                    Start::Tail => {
+                        let utf16 = (self.opts.encoding == FileEncoding::Utf16)
+                            .then(|| Utf16Order::detect(&head));
+                        let start = tail_start(
+                            &file,
+                            size,
+                            self.opts.tail_size_kb.saturating_mul(1024),
+                            utf16,
+                        );
+                        if start > 0 {
+                            tracing::info!(
+                                "{}: starting {} bytes before the end (TailSizeKB {}); {start} bytes skipped",
+                                path.display(),
+                                size - start,
+                                self.opts.tail_size_kb
                             );
                         }
-                        self.stats.truncated_unread_bytes += r.unread;
-                        tracing::info!(copy = %path.display(), original = %r.path.display(), size, "a copy of a truncated file holds nothing unread: opened at its end");
+                        start
                     }
-                    already_read = true;
-                }
-                CopyVerdict::AlreadyRead { retired: None } => {
-                    tracing::info!(
-                        path = %path.display(), bytes = size,
-                        "starts like a file being read and was not followed by its truncation: a duplicate whose bytes were collected from the original; reading only what is appended to it"
-                    );
-                    self.stats.duplicates_skipped += 1;
-                    self.stats.duplicate_bytes_skipped += size;
-                    already_read = true;
                 }
             }
-        }
-        self.held_copies.remove(&id);
-
-        // 3. Handed over by the config that collected it until now: from
-        // where it stopped, whatever our checkpoint says.
-        let mut start = None;
-        if let Some(c) = &self.opts.claims {
-            match c.handover(&self.opts.config_name, id) {
-                // Looked at again at the next scan.
-                Handover::Wait => return None,
-                Handover::From { offset, signature } if signature.is_prefix_of(&head) => {
-                    start = Some(if offset <= size {
-                        tracing::info!(path = %path.display(), offset, "taking over from another config");
-                        offset
-                    } else {
-                        self.stats.truncations += 1;
-                        0
-                    });
-                }
-                Handover::From { .. } | Handover::None => {}
-            }
-        }
-        // 4. A checkpoint for this inode, if the head still matches.
-        if let Some(p) = self.checkpoint.get(id).cloned().filter(|_| start.is_none()) {
-            if p.signature.is_prefix_of(&head) && size >= p.offset {
-                start = Some(p.offset);
-            } else {
-                // Truncated (and maybe written again), or a new file on a
-                // reused inode. A copy made before a truncation continues
-                // the checkpointed stream (adopted or recovered).
-                let rewritten = p.path.as_str() == path.to_string_lossy();
-                if rewritten {
-                    self.stats.truncations += 1;
-                    tracing::info!(path = %path.display(), offset = p.offset, "truncated since the checkpoint was written: read from 0; its copy, if any, continues from the checkpoint");
-                    start = Some(0);
-                } else {
-                    self.stats.inode_reuse += 1;
-                    tracing::info!(path = %path.display(), "inode reused by a new file");
-                }
-                self.retire_checkpointed(&p, now);
-                self.checkpoint.forget(id);
-                self.dirty = true;
-            }
-        }
-        // 5. First sight: files present at start-up are read from their
-        // last TailSizeKB, files created later from the start.
-        let start = match start {
-            Some(s) => s,
-            None if already_read => size,
-            None if (!self.started || self.present_at_start.contains(&id)) && !file.is_stream() => {
-                let utf16 =
-                    (self.opts.encoding == FileEncoding::Utf16).then(|| Utf16Order::detect(&head));
-                let start = tail_start(
-                    &file,
-                    size,
-                    self.opts.tail_size_kb.saturating_mul(1024),
-                    utf16,
-                );
-                if start > 0 {
-                    tracing::info!(
-                        "{}: starting {} bytes before the end (TailSizeKB {}); {start} bytes skipped",
-                        path.display(),
-                        size - start,
-                        self.opts.tail_size_kb
-                    );
-                }
-                start
-            }
-            None => 0,
         };
         let stream = self.new_stream(start, head);
         self.install(id, file, path, stream, size, now);
@@ -1219,32 +1032,21 @@ impl FileInput {
         self.need_scan = true;
     }
 
-    /// What a new file that starts like a file being read (or like a
-    /// truncated one) is. A copytruncate copy appears before its original is
-    /// truncated, and the truncation is only seen when the original's reader
-    /// gets there, however far behind it is. So such a file is held until
-    /// either the truncation comes (then step 1 of `open_new` adopts it), or
-    /// the original's reader has read past the file's length and neither
-    /// moved for `copy_wait`: then it is a duplicate (`cp app.log
-    /// backup.log`) whose bytes were collected from the original, and it is
-    /// read from its end, or not a copy at all (its last bytes differ from
-    /// the original's) and it is read like any new file.
-    fn copy_verdict(
+    /// Gathers what the rotation decisions need to know about the newcomer
+    /// at `path` and decides what it is ([`rotation::decide`]).
+    #[allow(clippy::too_many_arguments)]
+    fn decide(
         &mut self,
         id: FileId,
+        path: &Path,
         file: &OpenFile,
         head: &[u8],
         hashes: &[u64],
         size: u64,
         now: Instant,
-    ) -> CopyVerdict {
-        if file.is_stream() {
-            return CopyVerdict::NotACopy;
-        }
-        let proper_prefix = |s: &Stream| head.len() < s.head.len() && s.head.starts_with(head);
-        let same_head = |s: &Stream| s.signature.len > 0 && s.signature.is_prefix_of_hashed(hashes);
+    ) -> Decision {
         // A live file whose head was short when it was last looked at, and
-        // that the new file starts with, may have grown its full head since.
+        // that the newcomer starts with, may have grown its full head since.
         for r in self.readers.values_mut() {
             let grows_into = !r.stream.signature.is_complete()
                 && head.len() > r.stream.head.len()
@@ -1258,105 +1060,136 @@ impl FileInput {
                 }
             }
         }
-        // The live file this may be a copy of: the same full head, and not
-        // smaller than the new file (a copy is never larger than its
-        // original before the truncation).
-        let mut original: Option<(FileId, u64)> = None;
-        // Starts like a live file, but too short to tell (under
-        // SIGNATURE_BYTES): a copy being written, or a file of its own.
-        let mut partial_match = false;
-        for (rid, r) in &self.readers {
-            if r.file.is_stream() || r.recovery {
-                continue;
-            }
-            let full = r.stream.signature.is_complete() && same_head(&r.stream);
-            if !full {
-                partial_match |=
-                    r.stream.read_offset > 0 && (same_head(&r.stream) || proper_prefix(&r.stream));
-                continue;
-            }
-            let orig_size = r.file.state().map_or(r.last_size, |s| s.size);
-            // Truncated already, though its reader has not seen it yet.
-            let truncated = orig_size < r.stream.read_offset
-                || r.file
-                    .head()
-                    .is_ok_and(|h| !r.stream.signature.is_prefix_of(&h));
-            if size > orig_size && !truncated {
-                continue;
-            }
-            // Truncated before anything of it was read: a copy holds only
-            // unread bytes, and the reader will never read them.
-            if truncated && r.stream.read_offset == 0 {
-                continue;
-            }
-            if original.is_none_or(|(_, o)| r.stream.read_offset < o) {
-                original = Some((*rid, r.stream.read_offset));
-            }
-        }
-        // A copy of a truncated file, shorter than what was read of it:
-        // still being written, or made before the last bytes we read.
-        let short_copy_of = self
+        let live: Vec<rotation::Live<'_>> = self
+            .readers
+            .iter()
+            .filter(|(_, r)| !r.file.is_stream())
+            .map(|(rid, r)| rotation::Live {
+                id: *rid,
+                signature: r.stream.signature,
+                head: &r.stream.head,
+                read_offset: r.stream.read_offset,
+                recovery: r.recovery,
+            })
+            .collect();
+        let retired: Vec<rotation::RetiredView<'_>> = self
             .retired
             .iter()
-            .find(|(_, r)| same_head(&r.stream) && size < r.stream.read_offset)
-            .map(|(s, _)| *s);
-        // The beginning of a copy of a truncated file, being written.
-        partial_match |= self.retired.values().any(|r| proper_prefix(&r.stream));
-        if original.is_none() && short_copy_of.is_none() && !partial_match {
-            self.held_copies.remove(&id);
-            return CopyVerdict::NotACopy;
-        }
-        let wait = self.opts.copy_wait;
-        let h = self.held_copies.entry(id).or_insert(Held {
-            first: now,
-            size,
-            changed: now,
-            caught_up: None,
+            .map(|(source, r)| rotation::RetiredView {
+                source: *source,
+                signature: r.stream.signature,
+                head: &r.stream.head,
+                read_offset: r.stream.read_offset,
+            })
+            .collect();
+        let handover = match &self.opts.claims {
+            Some(c) => c.handover(&self.opts.config_name, id),
+            None => Handover::None,
+        };
+        let checkpoint = self.checkpoint.get(id).map(|p| rotation::CheckpointView {
+            signature: p.signature,
+            offset: p.offset,
+            same_path: p.path.as_str() == path.to_string_lossy(),
         });
-        if h.size != size {
-            h.size = size;
-            h.changed = now;
-            h.caught_up = None;
-        }
-        let stable = now.duration_since(h.changed) >= wait;
-        let hold = CopyVerdict::Hold { first: h.first };
-        if let Some((orig, offset)) = original {
-            if offset >= size {
-                h.caught_up.get_or_insert(now);
-            } else {
-                h.caught_up = None;
+        let cx = rotation::Context {
+            now,
+            copy_wait: self.opts.copy_wait,
+            live: &live,
+            retired: &retired,
+            checkpoint,
+            handover,
+            present_at_start: !self.started || self.present_at_start.contains(&id),
+        };
+        let readers = &self.readers;
+        let mut probe = |rid: FileId| match readers.get(&rid) {
+            Some(r) => {
+                let size = r.file.state().map_or(r.last_size, |s| s.size);
+                let truncated = size < r.stream.read_offset
+                    || r.file
+                        .head()
+                        .is_ok_and(|h| !r.stream.signature.is_prefix_of(&h));
+                rotation::LiveFile { size, truncated }
             }
-            let settled = stable && h.caught_up.is_some_and(|t| now.duration_since(t) >= wait);
-            if !settled {
-                return hold;
+            None => rotation::LiveFile {
+                size: 0,
+                truncated: true,
+            },
+        };
+        let mut same_tail = |rid: FileId| {
+            readers
+                .get(&rid)
+                .is_some_and(|r| same_bytes_before(r.file.raw(), file.raw(), size))
+        };
+        let n = rotation::Newcomer {
+            size,
+            head,
+            hashes,
+            is_stream: file.is_stream(),
+        };
+        let mut held = self.held_copies.get(&id).copied();
+        let decision = rotation::decide(&n, &cx, &mut held, &mut probe, &mut same_tail);
+        match held {
+            Some(h) => {
+                self.held_copies.insert(id, h);
             }
-            // Never truncated. A duplicate only if it ends like the
-            // original at the same offset (and is long enough to tell).
-            let duplicate = head.len() >= SIGNATURE_BYTES
-                && self
-                    .readers
-                    .get(&orig)
-                    .is_some_and(|r| same_bytes_before(r.file.raw(), file.raw(), size));
-            return if duplicate {
-                CopyVerdict::AlreadyRead { retired: None }
-            } else {
-                CopyVerdict::NotACopy
-            };
+            None => {
+                self.held_copies.remove(&id);
+            }
         }
-        if let Some(source) = short_copy_of {
-            return if stable {
-                CopyVerdict::AlreadyRead {
-                    retired: Some(source),
+        decision
+    }
+
+    /// Logs, counts and does what opening the newcomer at `path` for `why`
+    /// implies besides reading it.
+    fn note_opening(&mut self, id: FileId, path: &Path, size: u64, why: Why, now: Instant) {
+        match why {
+            Why::CopyAlreadyRead { retired } => {
+                if let Some(r) = self.retired.remove(&retired) {
+                    // Written to the original after the copy was made.
+                    if r.unread > 0 {
+                        tracing::warn!(
+                            path = %r.path.display(), copy = %path.display(), bytes = r.unread,
+                            "file truncated before it was read to the end, and its copy ends before what was read: the bytes written between the copy and the truncation are lost"
+                        );
+                    }
+                    self.stats.truncated_unread_bytes += r.unread;
+                    tracing::info!(copy = %path.display(), original = %r.path.display(), size, "a copy of a truncated file holds nothing unread: opened at its end");
                 }
-            } else {
-                hold
-            };
+            }
+            Why::Duplicate => {
+                tracing::info!(
+                    path = %path.display(), bytes = size,
+                    "starts like a file being read and was not followed by its truncation: a duplicate whose bytes were collected from the original; reading only what is appended to it"
+                );
+                self.stats.duplicates_skipped += 1;
+                self.stats.duplicate_bytes_skipped += size;
+            }
+            Why::HandedOver => {
+                tracing::info!(path = %path.display(), "taking over from another config");
+            }
+            Why::HandedOverTruncated => self.stats.truncations += 1,
+            Why::Rewritten => {
+                self.stats.truncations += 1;
+                tracing::info!(path = %path.display(), "truncated since the checkpoint was written: read from 0; its copy, if any, continues from the checkpoint");
+            }
+            Why::InodeReused => {
+                self.stats.inode_reuse += 1;
+                tracing::info!(path = %path.display(), "inode reused by a new file");
+            }
+            Why::Checkpoint | Why::New => {}
         }
-        // A copy being written grows; one that stopped is a file of its own.
-        if stable {
-            CopyVerdict::NotACopy
-        } else {
-            hold
+        // A checkpoint that no longer describes the file: its stream waits
+        // for a copy to continue in (copytruncate while not open).
+        let stale = !matches!(
+            why,
+            Why::Checkpoint | Why::HandedOver | Why::HandedOverTruncated
+        );
+        if stale {
+            if let Some(p) = self.checkpoint.get(id).cloned() {
+                self.retire_checkpointed(&p, now);
+                self.checkpoint.forget(id);
+                self.dirty = true;
+            }
         }
     }
 
@@ -1710,21 +1543,6 @@ impl DropWarnings {
     }
 }
 
-/// What a new file that starts like a live or truncated file is; see
-/// [`FileInput::copy_verdict`].
-enum CopyVerdict {
-    /// Not a copy (any more): the usual rules apply.
-    NotACopy,
-    /// Maybe a copy: look again at the next scan.
-    Hold {
-        /// When it was first seen.
-        first: Instant,
-    },
-    /// Its bytes were read already, from the original (`retired`: the
-    /// truncated stream whose copy it is): start at its end.
-    AlreadyRead { retired: Option<u64> },
-}
-
 /// Counts (and logs) what the original of a copytruncate copy held beyond
 /// the copy's end when it was last seen: written between the copy and the
 /// truncation, so in neither file any more.
@@ -1782,194 +1600,6 @@ fn tail_start(file: &OpenFile, size: u64, tail: u64, utf16: Option<Utf16Order>) 
         probe += 64 * 1024;
     }
     size
-}
-
-/// What [`process_chunk`] made of a chunk.
-struct ChunkOut {
-    events: Vec<Event>,
-    /// Bytes of the chunk done with: complete lines, or complete events.
-    consumed: usize,
-    /// An incomplete last line was emitted (flush).
-    partial: bool,
-    replacements: u64,
-    ml: MultilineStats,
-}
-
-impl ChunkOut {
-    /// Appends the result of processing the same chunk again.
-    fn merge(&mut self, more: ChunkOut) {
-        self.events.extend(more.events);
-        self.consumed = more.consumed;
-        self.partial |= more.partial;
-        self.replacements += more.replacements;
-        let m = &mut self.ml;
-        m.events += more.ml.events;
-        m.unmatched_lines += more.ml.unmatched_lines;
-        m.discarded_lines += more.ml.discarded_lines;
-        m.discarded_bytes += more.ml.discarded_bytes;
-        m.cut_events += more.ml.cut_events;
-        m.flushes += more.ml.flushes;
-        m.json_invalid += more.ml.json_invalid;
-    }
-}
-
-/// Builds events out of line ranges of one chunk: slices of the chunk when
-/// the bytes can be used as they are, else copies into one buffer per chunk
-/// (decoded lines, or lines joined around dropped bytes).
-struct Emitter<'a> {
-    chunk: &'a Bytes,
-    base: u64,
-    time: Timestamp,
-    decoder: Option<Decoder>,
-    events: Vec<Event>,
-    copied: Vec<u8>,
-    /// (event index, range in `copied`) for the events made of copies.
-    fixups: Vec<(usize, Range<usize>)>,
-    replacements: u64,
-}
-
-impl Emitter<'_> {
-    fn emit(&mut self, lines: &[Range<usize>]) {
-        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
-            return;
-        };
-        let offset = self.base + first.start as u64;
-        let content = match self.decoder {
-            None if lines.len() == 1 || is_contiguous(self.chunk, lines) => {
-                self.chunk.slice(first.start..last.end)
-            }
-            None => {
-                let at = self.copied.len();
-                join_lines(self.chunk, lines, &mut self.copied);
-                self.fixups.push((self.events.len(), at..self.copied.len()));
-                Bytes::new()
-            }
-            Some(d) => {
-                let at = self.copied.len();
-                self.replacements +=
-                    d.decode_lines(self.chunk, lines, self.base == 0, &mut self.copied);
-                self.fixups.push((self.events.len(), at..self.copied.len()));
-                Bytes::new()
-            }
-        };
-        self.events.push(Event::line(content, offset, self.time));
-    }
-
-    fn finish(mut self) -> (Vec<Event>, u64) {
-        if !self.fixups.is_empty() {
-            let copied = Bytes::from(self.copied);
-            for (i, r) in self.fixups {
-                if let Some(e) = self.events.get_mut(i) {
-                    e.content = copied.slice(r);
-                }
-            }
-        }
-        (self.events, self.replacements)
-    }
-}
-
-/// What to force out at the end of a chunk.
-#[derive(Debug, Clone, Copy)]
-struct Flush {
-    /// An incomplete last line (the chunk reaches the end of the file and
-    /// the flush timeout passed).
-    line: bool,
-    /// A pending multi-line event (the same, or the file is being closed).
-    event: bool,
-}
-
-/// Frames, decodes and assembles one chunk (the bytes from the stream's
-/// read offset on), forcing out what `flush` says.
-#[allow(clippy::too_many_arguments)]
-fn process_chunk(
-    s: &mut Stream,
-    chunk: &Bytes,
-    base: u64,
-    time: Timestamp,
-    flush: Flush,
-    encoding: FileEncoding,
-    lines: &mut Vec<Range<usize>>,
-    scratch: &mut Vec<u8>,
-) -> ChunkOut {
-    if encoding == FileEncoding::Utf16 && s.framer.unit() == LineUnit::Byte {
-        // Reading has started, so the head holds the byte-order mark if
-        // there is one.
-        let order = Utf16Order::detect(&s.head);
-        s.framer = Framer::utf16(*s.framer.options(), order);
-        s.decoder = Some(Decoder::new(FileEncoding::Utf16, order));
-    }
-    let mut from = s.multiline.as_ref().map_or(0, Multiline::fed);
-    if from > chunk.len() {
-        // What was framed is no longer there (cannot happen with files
-        // that only grow): start over from the read offset.
-        tracing::warn!(
-            offset = base,
-            "re-presented bytes shorter than before: reassembling"
-        );
-        if let Some(m) = s.multiline.as_mut() {
-            m.reset();
-        }
-        s.framer = Framer::with_unit(*s.framer.options(), s.framer.unit());
-        from = 0;
-    }
-    lines.clear();
-    let mut push = |r: Range<usize>| lines.push(r.start + from..r.end + from);
-    let mut framed = from + s.framer.frame(&chunk[from..], &mut push);
-    let mut partial = false;
-    if flush.line && framed < chunk.len() {
-        let at = framed;
-        let mut push = |r: Range<usize>| lines.push(r.start + at..r.end + at);
-        let tail = &chunk[at..];
-        framed += s.framer.flush_partial(tail, &mut push);
-        partial = true;
-    }
-    let mut em = Emitter {
-        chunk,
-        base,
-        time,
-        decoder: s.decoder,
-        events: Vec::with_capacity(lines.len()),
-        copied: Vec::new(),
-        fixups: Vec::new(),
-        replacements: 0,
-    };
-    let (consumed, ml) = match s.multiline.as_mut() {
-        None => {
-            for l in lines.iter() {
-                em.emit(std::slice::from_ref(l));
-            }
-            (framed, MultilineStats::default())
-        }
-        Some(m) => {
-            let before = m.stats();
-            let decoder = s.decoder;
-            for l in lines.iter() {
-                let raw = &chunk[l.clone()];
-                // Patterns see the decoded line.
-                let text: &[u8] = match decoder {
-                    Some(d) => {
-                        scratch.clear();
-                        d.decode_into(raw, base == 0 && l.start == 0, scratch);
-                        scratch
-                    }
-                    None => raw,
-                };
-                m.push(l.clone(), text, &mut |a| em.emit(a.lines));
-            }
-            if flush.event {
-                m.flush(&mut |a| em.emit(a.lines));
-            }
-            (m.finish(framed), m.stats().since(&before))
-        }
-    };
-    let (events, replacements) = em.finish();
-    ChunkOut {
-        events,
-        consumed,
-        partial,
-        replacements,
-        ml,
-    }
 }
 
 impl Drop for FileInput {

@@ -8,6 +8,8 @@
 //! detection and acknowledged checkpoints, tying them together as
 //! [`FileInput`]).
 
+mod chunk;
+mod claims;
 pub mod decode;
 pub mod discovery;
 pub mod fingerprint;
@@ -15,15 +17,18 @@ pub mod framing;
 pub mod input;
 pub mod multiline;
 pub mod reader;
+mod rotation;
 pub mod sigbus;
 mod stats_display;
+mod stream;
 pub mod watch;
 
+pub use claims::{FileClaims, Handover};
 pub use decode::{Decoder, FileEncoding, Utf16Order};
 pub use discovery::{GlobError, PathMatcher, PathsSpec, Scan};
 pub use fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
 pub use framing::{Framer, FramerOptions, FramerStats, LineUnit, LongLinePolicy};
-pub use input::{FileClaims, FileInput, FileInputOptions, FileInputStats, Handover, InputError};
+pub use input::{FileInput, FileInputOptions, FileInputStats, InputError};
 pub use multiline::{
     Assembled, AssembledKind, Multiline, MultilineError, MultilineMode, MultilineOptions,
     MultilineRules, MultilineStats, UnmatchedContentTreatment,
