@@ -661,9 +661,7 @@ impl FileInput {
                 return None;
             }
             Decision::Adopt { retired } => {
-                let Some(ret) = self.retired.remove(&retired) else {
-                    return None;
-                };
+                let ret = self.retired.remove(&retired)?;
                 note_after_copy(&mut self.stats, &ret, path, size);
                 let mut stream = ret.stream;
                 stream.signature = signature;
