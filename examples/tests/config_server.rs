@@ -10,7 +10,7 @@ use serde_json::json;
 
 use common::{wait_until, ConfigServerProc};
 use logtail_sdk::fleet::client::{ConfigChange, ConfigState, Fleet, FleetOptions};
-use logtail_sdk::fleet::identity::IdentitySources;
+use logtail_sdk::host::IdentitySources;
 
 #[test]
 fn config_server_binary_serves_admin_api_and_agents() {

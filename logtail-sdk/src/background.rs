@@ -1,8 +1,8 @@
 //! A named thread that runs until it is told to stop: what [`Fleet`]'s
 //! heartbeat and [`IdentityWatcher`]'s refresh both are.
 //!
-//! [`Fleet`]: super::client::Fleet
-//! [`IdentityWatcher`]: super::identity::IdentityWatcher
+//! [`Fleet`]: crate::fleet::client::Fleet
+//! [`IdentityWatcher`]: crate::host::IdentityWatcher
 
 use std::thread::JoinHandle;
 

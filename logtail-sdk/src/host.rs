@@ -7,6 +7,10 @@
 //! the *file names* in `/etc/ilogtail/users/` and `ALIYUN_LOGTAIL_USER_ID`
 //! (comma-separated). [`IdentityWatcher`] re-reads them periodically, so an
 //! edit takes effect without a restart.
+//!
+//! Used by the pipelines (the IP and host name in every SLS LogGroup, the
+//! accounts a `flusher_sls` with `AliUid` needs) and by the fleet client
+//! (the identities and IP it reports in heartbeats).
 
 use std::collections::BTreeSet;
 use std::ffi::CStr;
@@ -15,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::background::Background;
+use crate::background::Background;
 
 /// Where identities and accounts come from. Paths and variable names are
 /// configurable (tests point them at temp files and unique variables).

@@ -3,8 +3,9 @@
 //! Composes [`logtail_core`] pieces into running pipelines: LoongCollector
 //! pipeline configs ([`config`]), the threaded pipeline with back-pressure
 //! and end-to-end acknowledgements ([`pipeline`]), and the sinks that ship
-//! with it ([`sinks`]), and fleet management over LoongCollector's
-//! ConfigServer v2 protocol ([`fleet`]).
+//! with it ([`sinks`]), the host's identity, IP and name ([`host`]), and
+//! fleet management over LoongCollector's ConfigServer v2 protocol
+//! ([`fleet`]).
 //!
 //! ```no_run
 //! use logtail_sdk::{config::PipelineConfig, pipeline::Pipeline};
@@ -21,8 +22,10 @@
 //! ```
 #![deny(missing_docs)]
 
+mod background;
 pub mod config;
 pub mod fleet;
+pub mod host;
 pub mod json;
 pub mod manager;
 pub mod pipeline;

@@ -40,7 +40,7 @@ pub struct BuildContext {
     /// Clock of the disk buffers (tests inject one to age records).
     pub clock: Option<Arc<dyn logtail_core::spill::Clock>>,
     /// Where the host's authorised accounts are read (for `AliUid`).
-    pub identity_sources: crate::fleet::identity::IdentitySources,
+    pub identity_sources: crate::host::IdentitySources,
 }
 
 impl BuildContext {
@@ -56,7 +56,7 @@ impl BuildContext {
     }
 
     /// The host's identities and authorised accounts, read now.
-    pub fn identity(&self) -> crate::fleet::identity::HostIdentity {
+    pub fn identity(&self) -> crate::host::HostIdentity {
         self.identity_sources.read()
     }
 }

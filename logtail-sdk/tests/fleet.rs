@@ -10,8 +10,8 @@ use crossbeam_channel::Receiver;
 use serde_json::{json, Value};
 
 use logtail_sdk::fleet::client::{ConfigChange, ConfigState, Fleet, FleetOptions};
-use logtail_sdk::fleet::identity::{IdentitySources, IdentityWatcher};
 use logtail_sdk::fleet::server::{ConfigServer, HttpServer, ServerOptions};
+use logtail_sdk::host::{IdentitySources, IdentityWatcher};
 
 const HEARTBEAT: Duration = Duration::from_millis(200);
 

@@ -30,7 +30,7 @@ use logtail_sdk::config::{ConfigError, PipelineConfig};
 use std::collections::BTreeMap;
 
 use logtail_sdk::fleet::client::{ConfigChange, ConfigState, Fleet, FleetOptions};
-use logtail_sdk::fleet::identity::IdentitySources;
+use logtail_sdk::host::IdentitySources;
 use logtail_sdk::manager::PipelineManager;
 use logtail_sdk::pipeline::BuildContext;
 use logtail_sdk::sinks::sls::CredentialSource;

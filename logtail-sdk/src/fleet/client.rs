@@ -36,8 +36,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::background::Background;
-use super::identity::{self, HostIdentity, IdentitySources, IdentityWatcher};
 use super::proto::{
     AgentAttributes, AgentGroupTag, ConfigDetail, ConfigInfo, ConfigStatus, FetchConfigRequest,
     FetchConfigResponse, HeartbeatRequest, HeartbeatResponse, Message,
@@ -46,6 +44,8 @@ use super::proto::{
 };
 use super::store::{ConfigStore, StoredConfig};
 use super::valid_config_name;
+use crate::background::Background;
+use crate::host::{self, HostIdentity, IdentitySources, IdentityWatcher};
 
 /// The tag name that carries each user-defined identity.
 pub const USER_DEFINED_ID_TAG: &str = "user_defined_id";
@@ -69,7 +69,7 @@ pub struct FleetOptions {
     pub heartbeat_interval: Duration,
     /// Time between re-reads of the identity sources (60 s).
     pub identity_refresh: Duration,
-    /// The host IP to report; detected when `None` (see [`identity::host_ip`]).
+    /// The host IP to report; detected when `None` (see [`host::host_ip`]).
     pub ip: Option<IpAddr>,
     /// Connect + read timeout of one request (5 s).
     pub request_timeout: Duration,
@@ -239,7 +239,7 @@ impl Fleet {
             IdentityWatcher::start(options.identity.clone(), options.identity_refresh)
                 .map_err(FleetError::Spawn)?,
         );
-        let ip = identity::host_ip(options.ip);
+        let ip = host::host_ip(options.ip);
         let startup_time = unix_secs();
         let instance_id = format!(
             "{}_{}_{}",
@@ -378,7 +378,7 @@ fn attributes(options: &FleetOptions, ip: Option<IpAddr>) -> AgentAttributes {
     AgentAttributes {
         version: options.agent_version.clone().into_bytes(),
         ip: ip.map(|i| i.to_string()).unwrap_or_default().into_bytes(),
-        hostname: identity::hostname().unwrap_or_default().into_bytes(),
+        hostname: host::hostname().unwrap_or_default().into_bytes(),
         hostid: Vec::new(),
         extras: [
             ("os".to_string(), std::env::consts::OS.as_bytes().to_vec()),

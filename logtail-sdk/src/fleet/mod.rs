@@ -1,22 +1,19 @@
 //! Fleet management: central configuration of many agents over the
 //! ConfigServer v2 protocol that LoongCollector speaks.
 //!
-//! - [`identity`]: who this host is (user-defined identities, authorised
-//!   accounts, IP, host name), re-read periodically.
 //! - [`group`]: machine groups, their naming rules, membership and the
 //!   OK/FAIL heartbeat status.
 //! - [`proto`]: the protocol messages (`prost`).
 //! - [`client`]: the agent side ([`client::Fleet`]): heartbeats, config
 //!   changes on a channel, status reports, configs kept across restarts.
+//!   Who the host is (its identities, IP and name) is [`crate::host`]'s.
 //! - [`server`]: a small reference ConfigServer (machine groups, pipeline
 //!   configs, host status) with a JSON admin API; larger fleets point the
 //!   agent at a LoongCollector ConfigServer instead.
 //! - [`store`]: atomic JSON files both sides keep their state in.
 
-mod background;
 pub mod client;
 pub mod group;
-pub mod identity;
 pub mod proto;
 pub mod server;
 pub mod store;

@@ -80,16 +80,16 @@ pub struct HostInfo {
 }
 
 impl HostInfo {
-    /// This host: its name and IP as the fleet module finds them (the
+    /// This host: its name and IP as [`crate::host`] finds them (the
     /// address the host name resolves to, else the first non-loopback
     /// interface), else 127.0.0.1.
     pub fn detect() -> Self {
-        use crate::fleet::identity;
+        use crate::host;
         HostInfo {
-            ip: identity::host_ip(None)
+            ip: host::host_ip(None)
                 .map(|a| a.to_string())
                 .unwrap_or_else(|| "127.0.0.1".into()),
-            hostname: identity::hostname().unwrap_or_default(),
+            hostname: host::hostname().unwrap_or_default(),
         }
     }
 }
