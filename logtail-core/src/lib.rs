@@ -18,6 +18,8 @@ pub mod ack;
 pub mod checkpoint;
 pub mod event;
 pub mod file;
+pub mod fs;
+pub mod hash;
 pub mod input;
 pub mod parser;
 pub mod process;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -65,11 +65,11 @@ pub enum Recovery {
 /// - `<path>.corrupt`: a corrupt main file, moved aside for inspection.
 ///
 /// A persist writes and fsyncs `<path>.tmp`, renames `<path>` to
-/// `<path>.bak`, renames `<path>.tmp` to `<path>` and fsyncs the directory.
-/// A crash at any point leaves either `<path>` or `<path>.bak` complete.
+/// `<path>.bak`, renames `<path>.tmp` to `<path>` and fsyncs the directory
+/// ([`crate::fs::write_atomic_keeping_backup`]). A crash at any point
+/// leaves either `<path>` or `<path>.bak` complete.
 pub struct FileCheckpoint {
     path: PathBuf,
-    tmp: PathBuf,
     bak: PathBuf,
     corrupt: PathBuf,
     entries: BTreeMap<FileId, FilePosition>,
@@ -108,7 +108,6 @@ impl FileCheckpoint {
             fs::create_dir_all(dir).map_err(|e| io_error(dir, "create directory", e))?;
         }
         let mut store = FileCheckpoint {
-            tmp: with_suffix(&path, ".tmp"),
             bak: with_suffix(&path, ".bak"),
             corrupt: with_suffix(&path, ".corrupt"),
             path,
@@ -182,31 +181,8 @@ impl FileCheckpoint {
     }
 
     fn write_generation(&self, bytes: &[u8]) -> Result<(), CheckpointError> {
-        let mut tmp =
-            File::create(&self.tmp).map_err(|e| io_error(&self.tmp, "create temporary file", e))?;
-        tmp.write_all(bytes)
-            .map_err(|e| io_error(&self.tmp, "write temporary file", e))?;
-        // The data must be on disk before a rename can make it current.
-        tmp.sync_all()
-            .map_err(|e| io_error(&self.tmp, "fsync temporary file", e))?;
-        drop(tmp);
-        match fs::rename(&self.path, &self.bak) {
-            // No main file: first persist, or a crash or recovery left none.
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(io_error(&self.path, "rename to backup", e));
-            }
-            _ => {}
-        }
-        fs::rename(&self.tmp, &self.path)
-            .map_err(|e| io_error(&self.tmp, "rename temporary file into place", e))?;
-        // Makes both renames durable.
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_error(dir, "fsync directory", e))
+        crate::fs::write_atomic_keeping_backup(&self.path, bytes, &self.bak)
+            .map_err(|e| io_error(&e.path, e.step, e.source))
     }
 }
 
@@ -885,7 +861,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpoint {
             path: dir.path().join("x"),
-            tmp: dir.path().join("x.tmp"),
             bak: dir.path().join("x.bak"),
             corrupt: dir.path().join("x.corrupt"),
             entries: BTreeMap::new(),

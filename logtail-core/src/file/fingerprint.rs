@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::{fnv1a64 as fnv1a, Fnv1a64};
+
 /// Bytes of the head that make up a full signature.
 pub const SIGNATURE_BYTES: usize = 1024;
 
@@ -70,26 +72,13 @@ impl Signature {
 pub fn prefix_hashes(data: &[u8]) -> Vec<u64> {
     let data = &data[..data.len().min(SIGNATURE_BYTES)];
     let mut out = Vec::with_capacity(data.len() + 1);
-    let mut h: u64 = FNV_OFFSET;
-    out.push(h);
+    let mut h = Fnv1a64::new();
+    out.push(h.finish());
     for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-        out.push(h);
+        h.write_u8(b);
+        out.push(h.finish());
     }
     out
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv1a(data: &[u8]) -> u64 {
-    let mut h: u64 = FNV_OFFSET;
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(FNV_PRIME);
-    }
-    h
 }
 
 #[cfg(test)]

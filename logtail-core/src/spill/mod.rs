@@ -18,7 +18,8 @@
 //! - `<dir>/head.json`: `{"version":1,"segment":S,"offset":O}`, where
 //!   consumption stands: the oldest live record is at offset `O` of segment
 //!   `S`; segments numbered below `S` are consumed. Written to
-//!   `head.json.tmp`, fsynced, renamed, directory fsynced. Missing means
+//!   `head.json.tmp`, fsynced, renamed, directory fsynced
+//!   ([`crate::fs::write_atomic`]). Missing means
 //!   "from the start of the first segment".
 //! - `<dir>/lock`: held with `flock` while the queue is open, so a second
 //!   process cannot open the same directory.
@@ -101,7 +102,6 @@ const REC_HDR: u64 = RECORD_HEADER_LEN as u64;
 /// Format version of `head.json`.
 const HEAD_VERSION: u64 = 1;
 const HEAD_FILE: &str = "head.json";
-const HEAD_TMP: &str = "head.json.tmp";
 const LOCK_FILE: &str = "lock";
 const SEGMENT_SUFFIX: &str = ".spill";
 /// Read size of the open-time header walk and of resynchronisation scans.
@@ -625,14 +625,8 @@ impl SpillQueue {
         };
         // Invariant: a struct of integers serializes.
         let bytes = serde_json::to_vec(&head).expect("HeadFile serializes");
-        let tmp = self.dir.join(HEAD_TMP);
-        let path = self.dir.join(HEAD_FILE);
-        let mut file = File::create(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
-        io::Write::write_all(&mut file, &bytes).map_err(|e| io_err(&tmp, "write", e))?;
-        file.sync_all().map_err(|e| io_err(&tmp, "fsync", e))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(|e| io_err(&tmp, "rename into place", e))?;
-        sync_dir(&self.dir)
+        crate::fs::write_atomic(&self.dir.join(HEAD_FILE), &bytes)
+            .map_err(|e| io_err(&e.path, e.step, e.source))
     }
 
     /// Deletes the oldest segment; returns its remaining records and bytes.
@@ -1045,9 +1039,7 @@ fn remove_file(path: &Path) -> Result<(), SpillError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpillError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err(dir, "fsync directory", e))
+    crate::fs::sync_dir(dir).map_err(|e| io_err(dir, "fsync directory", e))
 }
 
 fn lock_dir(dir: &Path) -> Result<File, SpillError> {

@@ -151,18 +151,15 @@ impl std::fmt::Debug for Batcher {
     }
 }
 
-/// FNV-1a, for `__pack_id__` prefixes (stable, no need for strength).
+/// FNV-1a of the parts, each followed by a 0xff byte, for `__pack_id__`
+/// prefixes (stable, no need for strength).
 fn fnv(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = logtail_core::hash::Fnv1a64::new();
     for p in parts {
-        for &b in *p {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0100_0000_01b3);
+        h.write(p);
+        h.write_u8(0xff);
     }
-    h
+    h.finish()
 }
 
 impl Batcher {
@@ -462,5 +459,12 @@ mod tests {
         assert!(b.push(batch(1, 2, &tx), Instant::now()).is_empty());
         drop(b);
         assert_eq!(acks(&rx), vec![(1, false)]);
+    }
+
+    #[test]
+    fn pack_id_prefix_hash_is_unchanged() {
+        // FNV-1a 64 of "10.0.0.1\xff1700000000\xff".
+        assert_eq!(fnv(&[b"10.0.0.1", b"1700000000"]), 0x1cc4_30e4_fd9f_0ceb);
+        assert_eq!(fnv(&[]), logtail_core::hash::FNV1A64_OFFSET);
     }
 }
