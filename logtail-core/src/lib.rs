@@ -16,6 +16,7 @@
 
 pub mod ack;
 pub mod checkpoint;
+pub mod clock;
 pub mod event;
 pub mod file;
 pub mod fs;

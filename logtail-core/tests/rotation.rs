@@ -403,3 +403,106 @@ fn empty_new_file_held_as_a_possible_copy_does_not_make_poll_spin() {
     drive_for(&mut input, &mut got, Duration::from_millis(300));
     assert_exactly_once(&got, 2_010, "rename, then an empty new file");
 }
+
+// ---- time moved by hand: no sleeps ------------------------------------------
+
+/// Polls until idle (at most 50 polls), acknowledging every batch.
+fn settle_now(input: &mut FileInput, got: &mut Vec<bytes::Bytes>) {
+    for _ in 0..50 {
+        if poll_once(input, got) == Progress::Idle {
+            break;
+        }
+    }
+}
+
+/// An input of `app.log*` in a new temp dir, on a manual clock, without
+/// inotify (nothing wakes it but the test).
+fn manual_input(
+    tweak: impl FnOnce(&mut logtail_core::file::FileInputOptions),
+) -> (
+    tempfile::TempDir,
+    logtail_core::clock::ManualClock,
+    FileInput,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = logtail_core::clock::ManualClock::new();
+    let mut o = opts(&tmp.path().join("app.log*"));
+    o.clock = Arc::new(clock.clone());
+    o.inotify = false;
+    tweak(&mut o);
+    let input = FileInput::new(o, Box::new(MemoryCheckpoint::default())).unwrap();
+    (tmp, clock, input)
+}
+
+/// A duplicate (`cp app.log app.log.bak`, never followed by a truncation)
+/// is held for `copy_wait` of the input's clock, then opened at its end;
+/// with a manual clock the test never sleeps.
+#[test]
+fn duplicate_is_judged_after_copy_wait_of_manual_time() {
+    let (tmp, clock, mut input) = manual_input(|o| o.copy_wait = Duration::from_secs(10));
+    let app = tmp.path().join("app.log");
+    let mut got = Vec::new();
+    settle_now(&mut input, &mut got);
+    write_lines(&app, 0, 2_000);
+    clock.advance(Duration::from_secs(1));
+    settle_now(&mut input, &mut got);
+    assert_eq!(got.len(), 2_000);
+
+    std::fs::copy(&app, tmp.path().join("app.log.bak")).unwrap();
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(3));
+        settle_now(&mut input, &mut got);
+    }
+    // 15 s in: held (caught up at the first look, stable since; the
+    // verdict needs copy_wait after both).
+    let s = input.stats();
+    assert_eq!(s.duplicates_skipped, 1, "{s:?}");
+    assert_eq!(got.len(), 2_000, "the duplicate was read again: {s:?}");
+    // What is appended to it later is its own.
+    write_lines(&tmp.path().join("app.log.bak"), 2_000, 2_010);
+    clock.advance(Duration::from_secs(2));
+    settle_now(&mut input, &mut got);
+    assert_exactly_once(&got, 2_010, "duplicate plus its own lines");
+}
+
+/// The same copy followed by the truncation, with the manual clock far past
+/// `copy_wait` while the reader is behind: adopted, nothing twice.
+#[test]
+fn copy_held_while_the_reader_is_behind_whatever_the_clock_says() {
+    // Small reads: the reader needs many polls to get through the file.
+    let (tmp, clock, mut input) = manual_input(|o| {
+        o.read_budget = 4096;
+        o.chunk_bytes = 4096;
+        o.framing.max_line_bytes = 1024;
+    });
+    let app = tmp.path().join("app.log");
+    let mut got = Vec::new();
+    poll_once(&mut input, &mut got);
+    write_lines(&app, 0, 20_000);
+    clock.advance(Duration::from_secs(1));
+    poll_once(&mut input, &mut got);
+    assert!(got.len() < 20_000);
+    std::fs::copy(&app, tmp.path().join("app.log.1")).unwrap();
+    // An hour of manual time with the reader still behind: held.
+    for _ in 0..10 {
+        clock.advance(Duration::from_secs(360));
+        poll_once(&mut input, &mut got);
+    }
+    assert!(
+        got.len() < 20_000,
+        "the reader caught up; the test proves nothing"
+    );
+    assert_eq!(input.stats().files_opened, 1, "the copy was opened early");
+    truncate(&app);
+    write_lines(&app, 20_000, 20_100);
+    for _ in 0..200 {
+        clock.advance(Duration::from_millis(100));
+        settle_now(&mut input, &mut got);
+        if got.len() >= 20_100 {
+            break;
+        }
+    }
+    let s = input.stats();
+    assert_exactly_once(&got, 20_100, &format!("{s:?}"));
+    assert_eq!(s.copies_adopted, 1);
+}

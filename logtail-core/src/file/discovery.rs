@@ -12,6 +12,7 @@
 //! descends only where the pattern allows.
 
 use std::collections::{HashSet, VecDeque};
+use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -145,6 +146,20 @@ pub struct Scan {
     pub dirs: Vec<PathBuf>,
     /// Unreadable directories and similar problems; not fatal.
     pub errors: Vec<(PathBuf, io::Error)>,
+}
+
+/// Where the file input gets its candidate files from: a seam (Vector's
+/// paths provider), so that an embedder can list files its own way and
+/// tests can feed a fixed list. [`PathMatcher`] is the glob walker.
+pub trait PathsProvider: Send + fmt::Debug {
+    /// The files that match now, and the directories to watch.
+    fn scan(&self) -> Scan;
+}
+
+impl PathsProvider for PathMatcher {
+    fn scan(&self) -> Scan {
+        PathMatcher::scan(self)
+    }
 }
 
 /// Whether a path component `name` matches `pattern`: `*` matches any run of

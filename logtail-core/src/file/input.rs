@@ -46,7 +46,7 @@ use memchr::memchr;
 use super::chunk::{process_chunk, Flush};
 use super::claims::{FileClaims, Handover};
 use super::decode::{utf16_next_line_start, Decoder, FileEncoding, Utf16Order};
-use super::discovery::{GlobError, PathMatcher, PathsSpec};
+use super::discovery::{GlobError, PathMatcher, PathsProvider, PathsSpec};
 use super::fingerprint::{prefix_hashes, FileId, Signature};
 use super::framing::{Framer, FramerOptions};
 use super::multiline::{Multiline, MultilineError, MultilineOptions, MultilineRules};
@@ -56,6 +56,7 @@ use super::stream::Stream;
 use super::watch::Watcher;
 use crate::ack::{Ack, AckToken, AckTracker, BatchId};
 use crate::checkpoint::{Checkpoint, CheckpointError, FilePosition};
+use crate::clock::{unix_secs, Clock, SystemClock};
 use crate::event::{EventBatch, SourceTags, Timestamp};
 use crate::input::{Emit, Input, Progress};
 
@@ -122,6 +123,9 @@ pub struct FileInputOptions {
     /// Which matched files this input may collect when several configs
     /// match the same file (see [`FileClaims`]); `None` collects all.
     pub claims: Option<Arc<dyn FileClaims>>,
+    /// The time source for timeouts and checkpoint ages (default: the
+    /// system's; tests move a [`ManualClock`](crate::clock::ManualClock)).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for FileInputOptions {
@@ -148,6 +152,7 @@ impl Default for FileInputOptions {
             checkpoint_interval: Duration::from_millis(100),
             checkpoint_ttl: Duration::from_secs(7 * 24 * 3600),
             claims: None,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -273,10 +278,41 @@ const COPY_SEARCH_MAX_AGE: Duration = Duration::from_secs(600);
 const COPY_SEARCH_MAX_TIME: Duration = Duration::from_millis(200);
 
 /// Collects the files matched by one configuration. See the module docs.
+///
+/// Poll it from one thread; each [`EventBatch`] carries an [`AckToken`]
+/// that the sink marks delivered once the data is safe, and only then does
+/// the file's checkpoint move past it.
+///
+/// ```
+/// use logtail_core::file::{FileInput, FileInputOptions, PathsSpec};
+/// use logtail_core::{EventBatch, Input, MemoryCheckpoint};
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("app.log"), "first line\nsecond line\n")?;
+/// let opts = FileInputOptions {
+///     paths: PathsSpec {
+///         file_paths: vec![format!("{}/*.log", dir.path().display())],
+///         ..PathsSpec::default()
+///     },
+///     ..FileInputOptions::default()
+/// };
+/// let mut input = FileInput::new(opts, Box::new(MemoryCheckpoint::default()))?;
+/// let mut batches: Vec<EventBatch> = Vec::new();
+/// input.poll(&mut batches)?;
+/// let lines: Vec<_> = batches
+///     .iter()
+///     .flat_map(|b| b.events.iter().map(|e| e.content.clone()))
+///     .collect();
+/// assert_eq!(lines, ["first line", "second line"]);
+/// for b in batches {
+///     b.delivered(); // the checkpoint may now move past these lines
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct FileInput {
     opts: FileInputOptions,
     multiline: Option<Arc<MultilineRules>>,
-    matcher: PathMatcher,
+    paths: Box<dyn PathsProvider>,
     checkpoint: Box<dyn Checkpoint>,
     readers: HashMap<FileId, Reader>,
     by_path: HashMap<PathBuf, FileId>,
@@ -330,13 +366,6 @@ fn default_max_open_files() -> usize {
     (soft / 4).saturating_mul(3).max(16)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl FileInput {
     /// Builds the input; validates the path patterns. Nothing is read
     /// until the first [`Input::poll`].
@@ -345,6 +374,16 @@ impl FileInput {
         checkpoint: Box<dyn Checkpoint>,
     ) -> Result<FileInput, InputError> {
         let matcher = PathMatcher::new(&opts.paths)?;
+        Self::with_paths(opts, checkpoint, Box::new(matcher))
+    }
+
+    /// Like [`FileInput::new`], with the candidate files listed by `paths`
+    /// instead of the globs of `opts.paths` (which are then not used).
+    pub fn with_paths(
+        opts: FileInputOptions,
+        checkpoint: Box<dyn Checkpoint>,
+        paths: Box<dyn PathsProvider>,
+    ) -> Result<FileInput, InputError> {
         let multiline = match &opts.multiline {
             Some(m) => {
                 for w in MultilineRules::warnings_for(m) {
@@ -360,11 +399,11 @@ impl FileInput {
             opts.poll_interval = opts.poll_interval.min(Duration::from_millis(200));
         }
         let (ack_tx, ack_rx) = crossbeam_channel::unbounded();
-        let now = Instant::now();
+        let now = opts.clock.now();
         Ok(FileInput {
             opts,
             multiline,
-            matcher,
+            paths,
             checkpoint,
             readers: HashMap::new(),
             by_path: HashMap::new(),
@@ -461,7 +500,7 @@ impl FileInput {
             signature,
             offset,
             path: path.to_string_lossy().into_owned(),
-            updated: unix_now(),
+            updated: unix_secs(self.opts.clock.wall()),
         });
         self.dirty = true;
     }
@@ -510,7 +549,7 @@ impl FileInput {
     // ---- discovery ----------------------------------------------------------
 
     fn discover(&mut self, now: Instant) {
-        let scan = self.matcher.scan();
+        let scan = self.paths.scan();
         for (dir, e) in &scan.errors {
             tracing::debug!(dir = %dir.display(), "cannot scan: {e}");
         }
@@ -1465,7 +1504,7 @@ impl FileInput {
             for (id, path, sig, offset) in refresh {
                 self.record(id, &path, sig, offset);
             }
-            let cutoff = unix_now().saturating_sub(ttl.as_secs());
+            let cutoff = unix_secs(self.opts.clock.wall()).saturating_sub(ttl.as_secs());
             self.checkpoint.expire(cutoff);
             self.last_refresh = now;
         }
@@ -1616,7 +1655,7 @@ impl Drop for FileInput {
 
 impl Input for FileInput {
     fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, InputError> {
-        let now = Instant::now();
+        let now = self.opts.clock.now();
         self.drain_acks();
         if let Some(w) = self.watcher.as_mut() {
             let c = w.drain();
@@ -1690,7 +1729,8 @@ impl Input for FileInput {
                 Err(_) => break,
             }
         }
-        self.persist(Instant::now(), true)?;
+        let now = self.opts.clock.now();
+        self.persist(now, true)?;
         tracing::info!(
             "pipeline {}: input_file: {}",
             self.opts.config_name,

@@ -25,7 +25,7 @@ pub mod watch;
 
 pub use claims::{FileClaims, Handover};
 pub use decode::{Decoder, FileEncoding, Utf16Order};
-pub use discovery::{GlobError, PathMatcher, PathsSpec, Scan};
+pub use discovery::{GlobError, PathMatcher, PathsProvider, PathsSpec, Scan};
 pub use fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
 pub use framing::{Framer, FramerOptions, FramerStats, LineUnit, LongLinePolicy};
 pub use input::{FileInput, FileInputOptions, FileInputStats, InputError};
