@@ -9,6 +9,42 @@ use crate::process::{DropReason, ParserStats};
 use crate::EventBatch;
 
 /// One processing step of a pipeline.
+///
+/// A step that upper-cases each line in place:
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use logtail_core::{AckToken, Event, EventBatch, Parser, SourceTags, Timestamp};
+///
+/// struct Upper;
+///
+/// impl Parser for Upper {
+///     fn name(&self) -> &str {
+///         "upper"
+///     }
+///
+///     fn process(&mut self, batch: &mut EventBatch) {
+///         for e in &mut batch.events {
+///             e.content = Bytes::from(e.content.to_ascii_uppercase());
+///         }
+///     }
+/// }
+///
+/// let mut batch = EventBatch {
+///     source: Arc::new(SourceTags {
+///         path: "/var/log/app.log".into(),
+///         dev: 0,
+///         inode: 0,
+///         config: Arc::from("app"),
+///     }),
+///     events: vec![Event::line(Bytes::from_static(b"hello"), 0, Timestamp::default())],
+///     bytes: 6,
+///     ack: AckToken::detached(),
+/// };
+/// Upper.process(&mut batch);
+/// assert_eq!(&batch.events[0].content[..], b"HELLO");
+/// ```
 pub trait Parser: Send {
     /// The step's name, for logs and metrics (`processor_parse_regex_native`…).
     fn name(&self) -> &str;

@@ -45,6 +45,47 @@ impl fmt::Debug for Rejected {
 }
 
 /// A destination for batches.
+///
+/// A sink that counts lines and acknowledges each batch at once (a real
+/// sink acknowledges once the data is safe, possibly from another thread):
+///
+/// ```
+/// use std::sync::Arc;
+/// use bytes::Bytes;
+/// use logtail_core::{AckToken, Event, EventBatch, Rejected, Sink, SourceTags, Timestamp};
+///
+/// #[derive(Default)]
+/// struct CountingSink {
+///     lines: u64,
+/// }
+///
+/// impl Sink for CountingSink {
+///     fn name(&self) -> &str {
+///         "counting"
+///     }
+///
+///     fn send(&mut self, batch: EventBatch) -> Result<(), Box<Rejected>> {
+///         self.lines += batch.events.len() as u64;
+///         batch.delivered();
+///         Ok(())
+///     }
+/// }
+///
+/// let mut sink = CountingSink::default();
+/// let batch = EventBatch {
+///     source: Arc::new(SourceTags {
+///         path: "/var/log/app.log".into(),
+///         dev: 0,
+///         inode: 0,
+///         config: Arc::from("app"),
+///     }),
+///     events: vec![Event::line(Bytes::from_static(b"hello"), 0, Timestamp::default())],
+///     bytes: 6,
+///     ack: AckToken::detached(),
+/// };
+/// sink.send(batch).unwrap();
+/// assert_eq!(sink.lines, 1);
+/// ```
 pub trait Sink: Send {
     /// The sink's name, for logs and metrics (`flusher_file`…).
     fn name(&self) -> &str;
