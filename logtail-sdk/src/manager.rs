@@ -212,7 +212,7 @@ impl FileClaims for ClaimRegistry {
     }
 }
 
-/// Pipelines by name.
+/// Pipelines by name. Dropping the manager stops them all.
 #[derive(Debug)]
 pub struct PipelineManager {
     ctx: BuildContext,
@@ -312,7 +312,7 @@ impl PipelineManager {
         true
     }
 
-    /// Stops every pipeline, in parallel.
+    /// Stops every pipeline, in parallel (dropping the manager does too).
     pub fn stop_all(&mut self) {
         let timeout = self.stop_timeout;
         let handles: Vec<_> = std::mem::take(&mut self.running)
@@ -327,6 +327,14 @@ impl PipelineManager {
         for h in handles {
             let _ = h.join();
         }
+    }
+}
+
+impl Drop for PipelineManager {
+    /// Stops what still runs, as [`PipelineManager::stop_all`] does (after
+    /// an explicit `stop_all` nothing is left to stop).
+    fn drop(&mut self) {
+        self.stop_all();
     }
 }
 

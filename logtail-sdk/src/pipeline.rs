@@ -11,17 +11,17 @@
 //! its checkpoints over delivered data only.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use logtail_core::checkpoint::{FileCheckpoint, Recovery};
 use logtail_core::file::{FileInput, InputError};
 use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
+use crate::background::{stop_signal, StopSignal, Stopper};
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
 use crate::sinks::sls::{CredentialSource, HostInfo, SlsSink};
 use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
@@ -64,6 +64,10 @@ impl BuildContext {
 /// Batches a queue between two stages holds (each batch is at most one
 /// read chunk, 1 MiB by default).
 pub const QUEUE_BATCHES: usize = 16;
+
+/// How long a [`RunningPipeline`] dropped without [`RunningPipeline::stop`]
+/// takes to stop (as `stop(DROP_STOP_TIMEOUT)`).
+pub const DROP_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Building a pipeline failed.
 #[derive(Debug, thiserror::Error)]
@@ -254,8 +258,10 @@ impl Pipeline {
             mut parsers,
             sinks,
         } = self;
-        let stop = Arc::new(AtomicBool::new(false));
-        let abandon = Arc::new(AtomicBool::new(false));
+        // The input stops reading when `stop` drops; sinks still retrying
+        // give their batches up when `abandon` drops.
+        let (stop, stopping) = stop_signal();
+        let (abandon, abandon_signal) = stop_signal();
         let spawn = |what: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(format!("{what}:{name}"))
@@ -271,7 +277,7 @@ impl Pipeline {
         for mut sink in sinks {
             let (tx, rx) = bounded::<EventBatch>(QUEUE_BATCHES);
             sink_txs.push(tx);
-            let abandon = Arc::clone(&abandon);
+            let abandon = abandon_signal.clone();
             stages.push(spawn(
                 "sink",
                 Box::new(move || run_sink(sink.as_mut(), rx, &abandon)),
@@ -283,35 +289,43 @@ impl Pipeline {
             "process",
             Box::new(move || run_process(&pname, &mut parsers, in_rx, sink_txs)),
         )?);
-        let stop_in = Arc::clone(&stop);
         let pname = name.clone();
         let (done_tx, done_rx) = bounded::<Duration>(1);
         let input_thread = std::thread::Builder::new()
             .name(format!("input:{name}"))
-            .spawn(move || run_input(&pname, input.as_mut(), in_tx, &stop_in, done_rx))
+            .spawn(move || run_input(&pname, input.as_mut(), in_tx, &stopping, done_rx))
             .map_err(|source| BuildError::Thread {
                 name: name.clone(),
                 source,
             })?;
         Ok(RunningPipeline {
             name,
-            stop,
-            abandon,
-            settle: done_tx,
-            input_thread,
+            stop: Some(stop),
+            abandon: Some(abandon),
+            settle: Some(done_tx),
+            input_thread: Some(input_thread),
             stages,
         })
     }
 }
 
 /// A pipeline whose threads run.
+///
+/// [`stop`](RunningPipeline::stop) it; dropping it stops it the same way
+/// (what was read is delivered, checkpoints are written) with
+/// [`DROP_STOP_TIMEOUT`], and logs the outcome.
 #[derive(Debug)]
+#[must_use = "a pipeline stops when dropped: keep it while it is to run, and stop it"]
 pub struct RunningPipeline {
     name: String,
-    stop: Arc<AtomicBool>,
-    abandon: Arc<AtomicBool>,
-    settle: Sender<Duration>,
-    input_thread: JoinHandle<StopReport>,
+    /// Dropped: the input stops reading.
+    stop: Option<Stopper>,
+    /// Dropped: sinks still retrying give their batches up.
+    abandon: Option<Stopper>,
+    /// How long the input waits for acknowledgements at stop.
+    settle: Option<Sender<Duration>>,
+    /// `None` once stopped.
+    input_thread: Option<JoinHandle<StopReport>>,
     stages: Vec<JoinHandle<()>>,
 }
 
@@ -330,52 +344,80 @@ impl RunningPipeline {
         &self.name
     }
 
-    /// Whether the input ended by itself (an error).
+    /// Whether the input ended by itself (an error), or the pipeline was
+    /// stopped.
     pub fn is_finished(&self) -> bool {
-        self.input_thread.is_finished()
+        self.input_thread
+            .as_ref()
+            .is_none_or(JoinHandle::is_finished)
     }
 
     /// Stops reading, lets the sinks deliver what was read (up to
     /// `timeout`), persists checkpoints and joins the threads.
-    pub fn stop(self, timeout: Duration) -> StopReport {
-        self.stop.store(true, Ordering::SeqCst);
+    pub fn stop(mut self, timeout: Duration) -> StopReport {
+        self.shutdown(timeout)
+        // Dropping `self` now finds it stopped: nothing more happens.
+    }
+
+    /// [`stop`](RunningPipeline::stop) on a borrowed pipeline; a second
+    /// call returns an empty report.
+    fn shutdown(&mut self, timeout: Duration) -> StopReport {
+        let Some(input_thread) = self.input_thread.take() else {
+            return StopReport::default();
+        };
         // The input thread waits for acknowledgements for most of the time left.
-        let _ = self.settle.send(timeout.mul_f32(0.8));
-        let report = self.input_thread.join().unwrap_or_else(|_| StopReport {
+        if let Some(settle) = self.settle.take() {
+            let _ = settle.send(timeout.mul_f32(0.8));
+        }
+        drop(self.stop.take());
+        let report = input_thread.join().unwrap_or_else(|_| StopReport {
             in_flight: 0,
             error: Some("input thread panicked".into()),
         });
         // Sinks still retrying give their batches up now: not acknowledged,
         // they are read again after a restart.
-        self.abandon.store(true, Ordering::SeqCst);
-        for t in self.stages {
+        drop(self.abandon.take());
+        for t in self.stages.drain(..) {
             let _ = t.join();
         }
         report
     }
 }
 
+impl Drop for RunningPipeline {
+    fn drop(&mut self) {
+        if self.input_thread.is_none() {
+            return;
+        }
+        let report = self.shutdown(DROP_STOP_TIMEOUT);
+        tracing::info!(
+            pipeline = %self.name,
+            in_flight = report.in_flight,
+            "pipeline dropped: stopped"
+        );
+    }
+}
+
 struct ChannelEmit<'a> {
     tx: Option<Sender<EventBatch>>,
-    stop: &'a AtomicBool,
+    stop: &'a StopSignal,
 }
 
 impl Emit for ChannelEmit<'_> {
-    fn emit(&mut self, mut batch: EventBatch) -> Result<(), Closed> {
+    fn emit(&mut self, batch: EventBatch) -> Result<(), Closed> {
         let Some(tx) = self.tx.as_ref() else {
             return Err(Closed);
         };
-        loop {
-            match tx.send_timeout(batch, Duration::from_millis(100)) {
-                Ok(()) => return Ok(()),
-                Err(SendTimeoutError::Timeout(b)) => {
-                    if self.stop.load(Ordering::SeqCst) {
-                        return Err(Closed);
-                    }
-                    batch = b;
-                }
-                Err(SendTimeoutError::Disconnected(_)) => return Err(Closed),
-            }
+        let batch = match tx.try_send(batch) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(b)) => b,
+            Err(TrySendError::Disconnected(_)) => return Err(Closed),
+        };
+        // The queue is full (back-pressure): wait for room, or for the stop
+        // (the batch is then not taken: its token fails).
+        crossbeam_channel::select! {
+            send(tx, batch) -> sent => sent.map_err(|_| Closed),
+            recv(self.stop.receiver()) -> _ => Err(Closed),
         }
     }
 }
@@ -384,13 +426,13 @@ fn run_input(
     name: &str,
     input: &mut dyn Input,
     tx: Sender<EventBatch>,
-    stop: &AtomicBool,
+    stop: &StopSignal,
     settle: Receiver<Duration>,
 ) -> StopReport {
     let mut emit = ChannelEmit { tx: Some(tx), stop };
     let mut error = None;
     let mut last_error_log: Option<Instant> = None;
-    while !stop.load(Ordering::SeqCst) {
+    while !stop.is_stopped() {
         match input.poll(&mut emit) {
             Ok(Progress::Busy) => {}
             Ok(Progress::Idle) => input.wait(Duration::from_millis(250)),
@@ -553,7 +595,7 @@ fn processor_stop_line(pipeline: &str, index: usize, p: &dyn Parser) -> String {
     line
 }
 
-fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool) {
+fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &StopSignal) {
     // Kept across batches: a sink that keeps failing keeps backing off.
     let mut backoff = Backoff::new(Duration::from_millis(100));
     loop {
@@ -572,7 +614,7 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool)
                     break;
                 }
                 Err(rejected) => {
-                    if abandon.load(Ordering::SeqCst) {
+                    if abandon.is_stopped() {
                         rejected.batch.ack.failed();
                         break;
                     }
@@ -595,10 +637,10 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &AtomicBool)
     flush(sink, abandon);
 }
 
-fn flush(sink: &mut dyn Sink, abandon: &AtomicBool) {
+fn flush(sink: &mut dyn Sink, abandon: &StopSignal) {
     let mut backoff = Backoff::new(Duration::from_millis(50));
     while let Err(e) = sink.flush() {
-        if abandon.load(Ordering::SeqCst) {
+        if abandon.is_stopped() {
             tracing::error!(
                 sink = sink.name(),
                 "giving up on buffered data at stop: {e}"
@@ -634,15 +676,8 @@ impl Backoff {
 
     /// Sleeps the current delay, but wakes as soon as the stop abandons
     /// retries (a stop must finish within its timeout); then doubles it.
-    fn sleep(&mut self, abandon: &AtomicBool) {
-        let until = Instant::now() + self.delay;
-        while !abandon.load(Ordering::SeqCst) {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(20)));
-        }
+    fn sleep(&mut self, abandon: &StopSignal) {
+        abandon.sleep(self.delay);
         self.delay = (self.delay * 2).min(Duration::from_secs(5));
     }
 }
@@ -685,6 +720,137 @@ mod tests {
             dropped,
             reason: true,
         })
+    }
+
+    /// Emits one-event batches as fast as it may; counts the
+    /// acknowledgements that come back.
+    struct Endless {
+        acks: crossbeam_channel::Receiver<logtail_core::Ack>,
+        tx: crossbeam_channel::Sender<logtail_core::Ack>,
+        seq: u64,
+        delivered: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    impl Endless {
+        fn new() -> (Self, Arc<std::sync::atomic::AtomicU64>) {
+            let (tx, acks) = crossbeam_channel::unbounded();
+            let delivered = Arc::default();
+            let input = Endless {
+                acks,
+                tx,
+                seq: 0,
+                delivered: Arc::clone(&delivered),
+            };
+            (input, delivered)
+        }
+    }
+
+    impl Input for Endless {
+        fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, InputError> {
+            for a in self.acks.try_iter() {
+                if a.delivered {
+                    self.delivered
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            self.seq += 1;
+            let batch = EventBatch {
+                source: Arc::new(logtail_core::SourceTags {
+                    path: "/test".into(),
+                    dev: 1,
+                    inode: 1,
+                    config: "t".into(),
+                }),
+                events: vec![logtail_core::Event::line(
+                    bytes::Bytes::from_static(b"line"),
+                    self.seq,
+                    logtail_core::Timestamp::now(),
+                )],
+                bytes: 4,
+                ack: logtail_core::AckToken::new(
+                    logtail_core::BatchId {
+                        source: 1,
+                        seq: self.seq,
+                    },
+                    self.tx.clone(),
+                ),
+            };
+            emit.emit(batch).map_err(|_| InputError::Closed)?;
+            Ok(Progress::Busy)
+        }
+        fn wait(&mut self, timeout: Duration) {
+            std::thread::sleep(timeout);
+        }
+        fn settle(&mut self, _timeout: Duration) -> Result<usize, InputError> {
+            Ok(0)
+        }
+    }
+
+    /// Refuses every batch.
+    struct Refusing;
+
+    impl Sink for Refusing {
+        fn name(&self) -> &str {
+            "refusing"
+        }
+        fn send(&mut self, batch: EventBatch) -> Result<(), Box<logtail_core::Rejected>> {
+            Err(Box::new(logtail_core::Rejected {
+                batch,
+                error: logtail_core::SinkError::Other("no".into()),
+            }))
+        }
+    }
+
+    #[test]
+    fn a_stop_wakes_a_blocked_input_and_a_retrying_sink_at_once() {
+        let (input, delivered) = Endless::new();
+        let running = Pipeline::new("t", Box::new(input), Vec::new(), vec![Box::new(Refusing)])
+            .start()
+            .unwrap();
+        // The queues fill up; the input blocks in emit, the sink backs off.
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let report = running.stop(Duration::from_millis(500));
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert_eq!(report.error, None);
+        assert_eq!(delivered.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn dropping_a_running_pipeline_stops_it_and_writes_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, "one\ntwo\n").unwrap();
+        let out = dir.path().join("out.jsonl");
+        let cfg = PipelineConfig::parse(
+            "app",
+            "test",
+            &format!(
+                "inputs:\n  - Type: input_file\n    FilePaths: [{}]\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+                log.display(),
+                out.display()
+            ),
+            false,
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        let running = Pipeline::from_config(&cfg, &data).unwrap().start().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(&out).map_or(0, |s| s.lines().count()) < 2 {
+            assert!(Instant::now() < deadline, "the lines never came out");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(running);
+        // Stopped: both lines acknowledged and checkpointed (at offset 8).
+        let checkpoint =
+            std::fs::read_to_string(data.join("checkpoints").join("app.json")).unwrap();
+        assert!(checkpoint.contains("\"offset\":8"), "{checkpoint}");
+        // An explicit stop leaves nothing for the drop to do.
+        let running = Pipeline::from_config(&cfg, &data).unwrap().start().unwrap();
+        let report = running.stop(Duration::from_secs(5));
+        assert_eq!(report.in_flight, 0);
+        let out_lines = std::fs::read_to_string(&out).unwrap().lines().count();
+        assert_eq!(out_lines, 2, "nothing read twice");
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub use limits::{Aimd, Backoff, TokenBucket};
 pub use options::{BatchLimits, Endpoint, SlsOptions};
 pub use sender::{Outcome, SlsStats};
 
+use crate::background::{exits, stop_signal, ExitToken, Exits, Stopper};
 use sender::{lock, Shared};
 
 /// How long a stopping sink lets requests in flight finish before it puts
@@ -86,6 +87,11 @@ pub struct SlsSink {
     leftovers: Receiver<Work>,
     workers: Vec<JoinHandle<()>>,
     replayer: Option<JoinHandle<()>>,
+    /// Dropped when the sink closes: retries stop, the replayer ends.
+    closing: Option<Stopper>,
+    /// When every worker has ended, and when every thread has.
+    workers_exited: Exits,
+    all_exited: Exits,
     last_due_check: Instant,
     /// Compressed groups waiting for their Content-MD5 (see [`LANES`]), and
     /// when the first of them was compressed.
@@ -155,6 +161,7 @@ impl SlsSink {
             opts.shard_hash_keys.clone(),
         );
         let concurrency = opts.concurrency.max(1);
+        let (closing, closing_signal) = stop_signal();
         let shared = Arc::new(Shared::new(
             name.to_string(),
             opts,
@@ -162,7 +169,10 @@ impl SlsSink {
             credentials,
             spill,
             rejected,
+            closing_signal,
         ));
+        let (worker_token, workers_exited) = exits();
+        let (thread_token, all_exited) = exits();
         let (tx, rx) = bounded::<Work>(concurrency * 2);
         let spawn = |what: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -174,14 +184,25 @@ impl SlsSink {
         for i in 0..concurrency {
             let shared = Arc::clone(&shared);
             let rx = rx.clone();
+            let tokens = (worker_token.clone(), thread_token.clone());
             workers.push(spawn(
                 format!("sls-send-{i}"),
-                Box::new(move || run_worker(&shared, i, rx)),
+                Box::new(move || {
+                    let _running: (ExitToken, ExitToken) = tokens;
+                    run_worker(&shared, i, rx);
+                }),
             )?);
         }
+        drop(worker_token);
         let replayer = {
             let shared = Arc::clone(&shared);
-            spawn("sls-replay".into(), Box::new(move || run_replayer(&shared)))?
+            spawn(
+                "sls-replay".into(),
+                Box::new(move || {
+                    let _running: ExitToken = thread_token;
+                    run_replayer(&shared);
+                }),
+            )?
         };
         Ok(SlsSink {
             shared,
@@ -190,6 +211,9 @@ impl SlsSink {
             leftovers: rx,
             workers,
             replayer: Some(replayer),
+            closing: Some(closing),
+            workers_exited,
+            all_exited,
             last_due_check: Instant::now(),
             pending: Vec::with_capacity(LANES),
             pending_since: Instant::now(),
@@ -327,12 +351,10 @@ impl SlsSink {
             return;
         }
         self.seal_due(true);
+        // The workers finish the queue and end.
         self.jobs = None;
-        let deadline = Instant::now() + CLOSE_GRACE;
-        while Instant::now() < deadline && self.workers.iter().any(|w| !w.is_finished()) {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.shared.closing.store(true, Ordering::SeqCst);
+        self.workers_exited.wait_until(Instant::now() + CLOSE_GRACE);
+        drop(self.closing.take());
         // Groups no worker took, and groups whose request is still on the
         // wire: into the disk buffer, acknowledged.
         for w in self.leftovers.try_iter() {
@@ -347,21 +369,14 @@ impl SlsSink {
         }
         // Workers in a request finish it in the background (they touch
         // nothing once their slot is empty); the others exit now.
-        let deadline = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < deadline
-            && (self.workers.iter().any(|w| !w.is_finished())
-                || self.replayer.as_ref().is_some_and(|r| !r.is_finished()))
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        for w in self.workers.drain(..) {
-            if w.is_finished() {
-                let _ = w.join();
-            }
-        }
-        if let Some(r) = self.replayer.take() {
-            if r.is_finished() {
-                let _ = r.join();
+        let all_ended = self
+            .all_exited
+            .wait_until(Instant::now() + Duration::from_millis(200));
+        for t in self.workers.drain(..).chain(self.replayer.take()) {
+            // Ended threads (all of them, if all dropped their token) are
+            // joined; one still in a request is left to finish.
+            if all_ended || t.is_finished() {
+                let _ = t.join();
             }
         }
         let s = &self.shared.stats;
@@ -400,7 +415,7 @@ fn run_worker(shared: &Shared, index: usize, rx: Receiver<Work>) {
         return;
     };
     for w in rx {
-        if shared.closing.load(Ordering::SeqCst) {
+        if shared.closing.is_stopped() {
             shared.spill_job(&w.job, w.created, w.acks);
             continue;
         }
@@ -421,7 +436,7 @@ fn run_worker(shared: &Shared, index: usize, rx: Receiver<Work>) {
 fn run_replayer(shared: &Shared) {
     // Probes a down backend at most every 5 s.
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
-    while !shared.closing.load(Ordering::SeqCst) {
+    while !shared.closing.is_stopped() {
         // A panic while replaying leaves the record in the buffer (it is
         // removed only once SLS has it); try again after a pause.
         let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -433,11 +448,9 @@ fn run_replayer(shared: &Shared) {
             false
         });
         if !more {
-            // Nothing buffered (or the backend is still down): look again soon.
-            let until = Instant::now() + Duration::from_millis(500);
-            while Instant::now() < until && !shared.closing.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // Nothing buffered (or the backend is still down): look again
+            // soon (at once when the sink closes: the loop then ends).
+            shared.closing.sleep(Duration::from_millis(500));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Sending LogGroups: one request, the retry policy by error class, the
 //! disk buffer for what cannot be delivered in time, and its replay.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,7 @@ use super::job::Job;
 use super::limits::{Aimd, Backoff, TokenBucket};
 use super::options::SlsOptions;
 use super::Work;
+use crate::background::StopSignal;
 
 /// Counters of one `flusher_sls` (cumulative).
 #[derive(Debug, Default)]
@@ -136,8 +137,8 @@ pub struct Shared {
     pub(crate) rejected: Mutex<Option<SpillQueue>>,
     /// The group each worker is delivering.
     pub(crate) slots: Vec<Mutex<Option<Work>>>,
-    /// Set when the sink closes: retries stop, groups go to the buffer.
-    pub(crate) closing: AtomicBool,
+    /// Stopped when the sink closes: retries stop, groups go to the buffer.
+    pub(crate) closing: StopSignal,
     /// Requests in a row that failed with a retryable error; at
     /// [`DOWN_AFTER`] the backend counts as down.
     failures_in_a_row: AtomicU32,
@@ -165,7 +166,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Everything a sender needs.
+    /// Everything a sender needs; `closing` stops its retries and pauses.
     pub fn new(
         name: String,
         opts: SlsOptions,
@@ -173,6 +174,7 @@ impl Shared {
         credential_source: CredentialSource,
         spill: SpillQueue,
         rejected: SpillQueue,
+        closing: StopSignal,
     ) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout(opts.request_timeout)
@@ -203,7 +205,7 @@ impl Shared {
             slots: (0..opts.concurrency.max(1))
                 .map(|_| Mutex::new(None))
                 .collect(),
-            closing: AtomicBool::new(false),
+            closing,
             failures_in_a_row: AtomicU32::new(0),
             requests_started: AtomicU64::new(0),
             stats: SlsStats::default(),
@@ -400,17 +402,7 @@ impl Shared {
 
     /// Sleeps `d`, waking early when the sink closes; false if it closed.
     fn pause(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        loop {
-            if self.closing.load(Ordering::SeqCst) {
-                return false;
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return true;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(20)));
-        }
+        self.closing.sleep(d)
     }
 
     fn throttle(&self, bucket: &TokenBucket, bytes: u64) -> bool {
@@ -445,7 +437,7 @@ impl Shared {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let mut invalid_tries = 0;
         loop {
-            if self.closing.load(Ordering::SeqCst) {
+            if self.closing.is_stopped() {
                 break;
             }
             let Some(permit) = self.aimd.acquire(Duration::from_millis(100)) else {
@@ -579,7 +571,7 @@ impl Shared {
         };
         let result = self.send_once(&job);
         drop(permit);
-        if self.closing.load(Ordering::SeqCst) {
+        if self.closing.is_stopped() {
             // A newer sink may own the buffer now; the record stays and is
             // sent again (at most this one group twice).
             return false;
