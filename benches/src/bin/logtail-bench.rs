@@ -1,7 +1,7 @@
 //! `logtail-bench`: measures the real `logtail-agent` process.
 //!
 //! ```text
-//! cargo build --release -p logtail-examples -p logtail-benches
+//! cargo build --release -p logtail-agent -p logtail-sls-receiver -p logtail-benches
 //! target/release/logtail-bench catch-up --size-mb 1024     # ship a 1 GiB file to flusher_blackhole
 //! target/release/logtail-bench steady --rate-mbps 10 --seconds 20
 //! target/release/logtail-bench sls --size-mb 512 [--compress lz4|zstd] [--signature v1|v4] [--data generated|nginx-sample] [--runs N] [--pin-agent CPU]
@@ -228,7 +228,7 @@ fn agent_command(
 fn spawn_agent(mut cmd: Command, agent: &Path) -> Result<Child, String> {
     cmd.spawn().map_err(|e| {
         format!(
-            "cannot start {}: {e} (build it: cargo build --release -p logtail-examples)",
+            "cannot start {}: {e} (build it: cargo build --release -p logtail-agent)",
             agent.display()
         )
     })
@@ -531,7 +531,7 @@ fn sls_run(
     creds: &Path,
     (written, lines, content): (u64, u64, u64),
 ) -> Result<f64, String> {
-    use logtail_examples::sls_receiver::{Receiver, ReceiverOptions};
+    use logtail_testkit::sls_receiver::{Receiver, ReceiverOptions};
     let r = Receiver::start(ReceiverOptions {
         access_key_id: KEY_ID.into(),
         access_key_secret: KEY_SECRET.into(),
@@ -643,7 +643,7 @@ impl ReceiverChild {
             .spawn()
             .map_err(|e| {
                 format!(
-                    "cannot start {}: {e} (build it: cargo build --release -p logtail-examples)",
+                    "cannot start {}: {e} (build it: cargo build --release -p logtail-sls-receiver)",
                     path.display()
                 )
             })?;
