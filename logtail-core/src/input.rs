@@ -8,12 +8,55 @@
 
 use std::time::Duration;
 
-use crate::EventBatch;
+use crate::{CheckpointError, EventBatch};
 
 /// The receiver was closed: the pipeline is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the pipeline is stopping")]
 pub struct Closed;
+
+/// Why [`Input::poll`] or [`Input::settle`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The pipeline stopped taking batches ([`Emit`] returned [`Closed`]):
+    /// stop polling; this is how a stop looks, not a failure.
+    #[error("the pipeline is stopping")]
+    Closed,
+    /// Positions could not be persisted (e.g. disk full). Reading may go
+    /// on: the write is retried at the next poll.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The source itself failed.
+    #[error("{input}: {source}")]
+    Source {
+        /// The input's kind (`input_file`…).
+        input: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl From<Closed> for InputError {
+    fn from(Closed: Closed) -> Self {
+        InputError::Closed
+    }
+}
+
+impl From<crate::file::InputError> for InputError {
+    fn from(e: crate::file::InputError) -> Self {
+        use crate::file::InputError as File;
+        match e {
+            File::Closed => InputError::Closed,
+            File::Checkpoint(e) => InputError::Checkpoint(e),
+            other => InputError::Source {
+                input: "input_file",
+                source: Box::new(other),
+            },
+        }
+    }
+}
 
 /// Where an input pushes its batches. `emit` may block (back-pressure).
 pub trait Emit {
@@ -42,12 +85,42 @@ pub enum Progress {
 pub trait Input: Send {
     /// Reads what is ready, pushes batches into `emit`, handles the
     /// acknowledgements that came back, and persists positions when due.
-    fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, crate::file::InputError>;
+    ///
+    /// # Errors
+    ///
+    /// [`InputError::Closed`] when `emit` was closed (stop polling);
+    /// others are reported, and polling may go on.
+    fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, InputError>;
 
     /// Blocks up to `timeout` or until the input may have more data.
     fn wait(&mut self, timeout: Duration);
 
     /// Waits up to `timeout` for the batches in flight to be acknowledged,
     /// then persists positions. Returns how many batches are still in flight.
-    fn settle(&mut self, timeout: Duration) -> Result<usize, crate::file::InputError>;
+    ///
+    /// # Errors
+    ///
+    /// The final persist failed ([`InputError::Checkpoint`]).
+    fn settle(&mut self, timeout: Duration) -> Result<usize, InputError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_input_errors_keep_their_meaning() {
+        assert!(matches!(
+            InputError::from(crate::file::InputError::Closed),
+            InputError::Closed
+        ));
+        assert!(matches!(InputError::from(Closed), InputError::Closed));
+        let corrupt = || CheckpointError::Corrupt {
+            path: "/d/cp.json".into(),
+            reason: "line 3".into(),
+        };
+        let e = InputError::from(crate::file::InputError::Checkpoint(corrupt()));
+        assert!(matches!(e, InputError::Checkpoint(_)));
+        assert_eq!(e.to_string(), corrupt().to_string());
+    }
 }

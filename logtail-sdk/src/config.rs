@@ -27,12 +27,16 @@ use logtail_core::file::multiline::{
     MultilineMode, MultilineOptions, MultilineRules, UnmatchedContentTreatment,
 };
 use logtail_core::file::{FileInputOptions, FramerOptions, LongLinePolicy, PathMatcher, PathsSpec};
-use logtail_core::process::delimiter::{DelimiterOptions, DelimiterParser, Overflow};
-use logtail_core::process::desensitize::{DesensitizeOptions, DesensitizeParser, Method};
-use logtail_core::process::filter::{FilterOptions, FilterParser};
-use logtail_core::process::json::{JsonOptions, JsonParser};
-use logtail_core::process::regex::{RegexOptions, RegexParser};
-use logtail_core::process::timestamp::{TimestampOptions, TimestampParser};
+use logtail_core::process::delimiter::{
+    DelimiterError, DelimiterOptions, DelimiterParser, Overflow,
+};
+use logtail_core::process::desensitize::{
+    DesensitizeError, DesensitizeOptions, DesensitizeParser, Method,
+};
+use logtail_core::process::filter::{FilterError, FilterOptions, FilterParser};
+use logtail_core::process::json::{JsonError, JsonOptions, JsonParser};
+use logtail_core::process::regex::{RegexError, RegexOptions, RegexParser};
+use logtail_core::process::timestamp::{TimestampError, TimestampOptions, TimestampParser};
 use logtail_core::process::SourceOptions;
 use logtail_core::Parser;
 
@@ -96,14 +100,44 @@ pub enum ProcessorConfig {
     Desensitize(DesensitizeOptions),
 }
 
+/// A processor's options were refused when it was built. Displays as the
+/// processor's own error (the caller adds where: the config, the index).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessorError {
+    /// `processor_parse_regex_native`.
+    #[error(transparent)]
+    Regex(#[from] RegexError),
+    /// `processor_parse_delimiter_native`.
+    #[error(transparent)]
+    Delimiter(#[from] DelimiterError),
+    /// `processor_parse_json_native`.
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// `processor_parse_timestamp_native`.
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
+    /// `processor_filter_regex_native`.
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    /// `processor_desensitize_native`.
+    #[error(transparent)]
+    Desensitize(#[from] DesensitizeError),
+}
+
 impl ProcessorConfig {
     /// Builds the processor.
-    pub fn build(&self) -> Result<Box<dyn Parser>, String> {
-        fn boxed<P: Parser + 'static, E: std::fmt::Display>(
+    ///
+    /// # Errors
+    ///
+    /// The processor refused its options (a bad pattern or format); the
+    /// config loader already built it once, so a loaded config builds.
+    pub fn build(&self) -> Result<Box<dyn Parser>, ProcessorError> {
+        fn boxed<P: Parser + 'static, E: Into<ProcessorError>>(
             r: Result<P, E>,
-        ) -> Result<Box<dyn Parser>, String> {
+        ) -> Result<Box<dyn Parser>, ProcessorError> {
             r.map(|p| Box::new(p) as Box<dyn Parser>)
-                .map_err(|e| e.to_string())
+                .map_err(Into::into)
         }
         match self {
             ProcessorConfig::Regex(o) => boxed(RegexParser::new(o.clone())),
@@ -832,7 +866,7 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
     // Build once now: a bad pattern or format is a config error naming the
     // processor, not a failure later when the pipeline starts.
     if let Err(e) = p.build() {
-        return Err(cx.err(o.path.clone(), e));
+        return Err(cx.err(o.path.clone(), e.to_string()));
     }
     o.finish(cx, &[]);
     Ok(p)
@@ -844,6 +878,18 @@ mod tests {
 
     fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
         PipelineConfig::parse("t", "t.yaml", text, false)
+    }
+
+    #[test]
+    fn a_processor_that_refuses_its_options_says_which_and_why() {
+        let p = ProcessorConfig::Regex(RegexOptions::new("(unclosed", vec!["a".into()]));
+        let e = p.build().err().expect("a bad pattern is refused");
+        assert!(matches!(e, ProcessorError::Regex(_)), "{e:?}");
+        // Displays as the processor's own error.
+        let ProcessorError::Regex(inner) = &e else {
+            unreachable!()
+        };
+        assert_eq!(e.to_string(), inner.to_string());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use logtail_core::file::{FileClaims, FileId, Handover, PathMatcher, Signature};
 
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
-use crate::pipeline::{BuildContext, Pipeline, RunningPipeline};
+use crate::pipeline::{BuildContext, BuildError, Pipeline, RunningPipeline};
 
 /// How long a new owner waits for the old one to give a file up before it
 /// starts on its own (the old owner's sink may be stuck).
@@ -212,6 +212,32 @@ impl FileClaims for ClaimRegistry {
     }
 }
 
+/// Why [`PipelineManager::apply`] did not run a config (the previous
+/// version, if any, keeps running). Displays as `ORIGIN: what is wrong`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// A `flusher_sls` ships to an account this host does not authorise.
+    #[error("{origin}: flushers[{index}].AliUid: account {uid} is not authorised on this host (add the file {uid} to the users directory, or to ALIYUN_LOGTAIL_USER_ID); not shipping to it")]
+    Unauthorised {
+        /// Where the config came from.
+        origin: String,
+        /// Position of the flusher in `flushers`.
+        index: usize,
+        /// The `AliUid`.
+        uid: String,
+    },
+    /// The pipeline could not be built or started.
+    #[error("{origin}: {source}")]
+    Start {
+        /// Where the config came from.
+        origin: String,
+        /// Cause.
+        #[source]
+        source: BuildError,
+    },
+}
+
 /// Pipelines by name. Dropping the manager stops them all.
 #[derive(Debug)]
 pub struct PipelineManager {
@@ -243,7 +269,7 @@ impl PipelineManager {
         self.running.get(name).map(|(c, _)| c)
     }
 
-    fn start(&self, cfg: &PipelineConfig) -> Result<RunningPipeline, String> {
+    fn start(&self, cfg: &PipelineConfig) -> Result<RunningPipeline, ApplyError> {
         let mut cfg = cfg.clone();
         for i in &mut cfg.inputs {
             let InputConfig::File(o) = i;
@@ -252,13 +278,22 @@ impl PipelineManager {
         self.claims.set(&cfg);
         Pipeline::build(&cfg, &self.ctx)
             .and_then(Pipeline::start)
-            .map_err(|e| format!("{}: {e}", cfg.origin))
+            .map_err(|source| ApplyError::Start {
+                origin: cfg.origin.clone(),
+                source,
+            })
     }
 
     /// Runs `cfg` (a disabled config is only stopped). On an error the
     /// previous version keeps running (it is restarted from its
     /// checkpoints) and the error is returned.
-    pub fn apply(&mut self, cfg: PipelineConfig) -> Result<(), String> {
+    ///
+    /// # Errors
+    ///
+    /// [`ApplyError`]: the config ships to an account this host does not
+    /// authorise (checked before anything stops), or its pipeline could
+    /// not be built or started.
+    pub fn apply(&mut self, cfg: PipelineConfig) -> Result<(), ApplyError> {
         for w in &cfg.warnings {
             tracing::warn!("{}: {w}", cfg.origin);
         }
@@ -340,7 +375,7 @@ impl Drop for PipelineManager {
 
 /// A `flusher_sls` naming an `AliUid` ships only when this host authorises
 /// that account (`/etc/ilogtail/users/<uid>` or `ALIYUN_LOGTAIL_USER_ID`).
-fn check_accounts(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<(), String> {
+fn check_accounts(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<(), ApplyError> {
     for (i, f) in cfg.flushers.iter().enumerate() {
         let FlusherConfig::Sls(o) = f else { continue };
         let Some(uid) = o.ali_uid.as_deref() else {
@@ -348,10 +383,11 @@ fn check_accounts(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<(), String
         };
         let identity = ctx.identity();
         if !identity.authorises(uid) {
-            return Err(format!(
-                "{}: flushers[{i}].AliUid: account {uid} is not authorised on this host (add the file {uid} to the users directory, or to ALIYUN_LOGTAIL_USER_ID); not shipping to it",
-                cfg.origin
-            ));
+            return Err(ApplyError::Unauthorised {
+                origin: cfg.origin.clone(),
+                index: i,
+                uid: uid.to_owned(),
+            });
         }
     }
     Ok(())
@@ -373,6 +409,47 @@ mod tests {
     }
 
     const F: FileId = FileId { dev: 1, inode: 7 };
+
+    #[test]
+    fn apply_errors_name_the_config_and_what_is_wrong() {
+        let e = ApplyError::Unauthorised {
+            origin: "app.yaml".into(),
+            index: 1,
+            uid: "123".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "app.yaml: flushers[1].AliUid: account 123 is not authorised on this host (add the file 123 to the users directory, or to ALIYUN_LOGTAIL_USER_ID); not shipping to it"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = PipelineManager::new(BuildContext::new(dir.path()), Duration::from_secs(1));
+        let cfg = PipelineConfig {
+            name: "empty".into(),
+            origin: "empty.yaml".into(),
+            enable: true,
+            inputs: Vec::new(),
+            processors: Vec::new(),
+            flushers: Vec::new(),
+            warnings: Vec::new(),
+            allow_multi_configs: false,
+        };
+        let e = m.apply(cfg).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                ApplyError::Start {
+                    source: BuildError::NoInput { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "empty.yaml: pipeline empty: no input: `inputs` is empty"
+        );
+        assert!(m.names().is_empty());
+    }
 
     fn sig() -> Signature {
         Signature::of(b"first line\n")

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use logtail_core::checkpoint::{FileCheckpoint, Recovery};
-use logtail_core::file::{FileInput, InputError};
+use logtail_core::file::{self, FileInput};
+use logtail_core::input::InputError;
 use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
 use crate::background::{stop_signal, StopSignal, Stopper};
@@ -72,15 +73,22 @@ pub const DROP_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Building a pipeline failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The config has no input.
+    #[error("pipeline {name}: no input: `inputs` is empty")]
+    NoInput {
+        /// Pipeline name.
+        name: String,
+    },
     /// A processor could not be built.
-    #[error("pipeline {name}: processors[{index}]: {message}")]
+    #[error("pipeline {name}: processors[{index}]: {source}")]
     Processor {
         /// Pipeline name.
         name: String,
         /// Position in `processors`.
         index: usize,
         /// Cause.
-        message: String,
+        #[source]
+        source: crate::config::ProcessorError,
     },
     /// The input could not be built.
     #[error("pipeline {name}: {source}")]
@@ -89,7 +97,7 @@ pub enum BuildError {
         name: String,
         /// Cause.
         #[source]
-        source: InputError,
+        source: file::InputError,
     },
     /// The checkpoint store could not be opened.
     #[error("pipeline {name}: {source}")]
@@ -172,14 +180,11 @@ impl Pipeline {
     pub fn build(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<Pipeline, BuildError> {
         let data_dir = ctx.data_dir.as_path();
         let name = cfg.name.clone();
-        let InputConfig::File(opts) =
-            cfg.inputs
-                .first()
-                .cloned()
-                .ok_or_else(|| BuildError::Input {
-                    name: name.clone(),
-                    source: InputError::Closed,
-                })?;
+        let InputConfig::File(opts) = cfg
+            .inputs
+            .first()
+            .cloned()
+            .ok_or_else(|| BuildError::NoInput { name: name.clone() })?;
         if cfg.inputs.len() > 1 {
             tracing::warn!(pipeline = %name, "only the first input of a pipeline is used");
         }
@@ -235,10 +240,10 @@ impl Pipeline {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                p.build().map_err(|message| BuildError::Processor {
+                p.build().map_err(|source| BuildError::Processor {
                     name: name.clone(),
                     index: i,
-                    message,
+                    source,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -775,7 +780,7 @@ mod tests {
                     self.tx.clone(),
                 ),
             };
-            emit.emit(batch).map_err(|_| InputError::Closed)?;
+            emit.emit(batch)?;
             Ok(Progress::Busy)
         }
         fn wait(&mut self, timeout: Duration) {
@@ -814,6 +819,24 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
         assert_eq!(report.error, None);
         assert_eq!(delivered.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_config_without_input_is_a_build_error_saying_so() {
+        let cfg = PipelineConfig {
+            name: "empty".into(),
+            origin: "empty.yaml".into(),
+            enable: true,
+            inputs: Vec::new(),
+            processors: Vec::new(),
+            flushers: vec![FlusherConfig::Blackhole],
+            warnings: Vec::new(),
+            allow_multi_configs: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let e = Pipeline::from_config(&cfg, dir.path()).unwrap_err();
+        assert!(matches!(e, BuildError::NoInput { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "pipeline empty: no input: `inputs` is empty");
     }
 
     #[test]

@@ -150,7 +150,7 @@ fn main() -> ExitCode {
 
     let mut manager = PipelineManager::new(ctx, STOP_TIMEOUT);
     let started = match demo_cfg {
-        Some(c) => manager.apply(c),
+        Some(c) => manager.apply(c).map_err(|e| e.to_string()),
         None => local.start(&mut manager, !args.config_servers.is_empty()),
     };
     if let Err(e) = started {
@@ -242,7 +242,7 @@ fn apply_remote(
                         PipelineConfig::parse(&name, &origin, &text, false)
                             .map_err(|e| e.to_string())
                     })
-                    .and_then(|cfg| manager.apply(cfg))
+                    .and_then(|cfg| manager.apply(cfg).map_err(|e| e.to_string()))
             };
             match result {
                 Ok(()) => fleet.report(&name, version, ConfigState::Applied),
@@ -416,7 +416,7 @@ impl LocalConfigs {
         }
         let text = f.text.as_ref().map_err(ToString::to_string)?;
         let cfg = PipelineConfig::parse_file(&f.path, text).map_err(|e| e.to_string())?;
-        manager.apply(cfg)?;
+        manager.apply(cfg).map_err(|e| e.to_string())?;
         self.applied
             .insert(f.name.clone(), (f.path.clone(), f.hash));
         self.failed.remove(&f.path);

@@ -1654,7 +1654,7 @@ impl Drop for FileInput {
 }
 
 impl Input for FileInput {
-    fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, InputError> {
+    fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, crate::input::InputError> {
         let now = self.opts.clock.now();
         self.drain_acks();
         if let Some(w) = self.watcher.as_mut() {
@@ -1713,7 +1713,7 @@ impl Input for FileInput {
         }
     }
 
-    fn settle(&mut self, timeout: Duration) -> Result<usize, InputError> {
+    fn settle(&mut self, timeout: Duration) -> Result<usize, crate::input::InputError> {
         let deadline = Instant::now() + timeout;
         loop {
             self.drain_acks();
