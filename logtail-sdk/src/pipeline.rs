@@ -178,6 +178,44 @@ impl Pipeline {
 
     /// Builds the pipeline a config describes in the given context.
     pub fn build(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<Pipeline, BuildError> {
+        let (input, parsers) = Self::build_front(cfg, ctx)?;
+        let sinks = Self::build_flushers(cfg, ctx)?;
+        Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks))
+    }
+
+    /// Builds the input and processors a config describes, and sends what
+    /// they make to `sinks` instead of the config's `flushers` (which are
+    /// then not built; they may be empty).
+    ///
+    /// ```no_run
+    /// use logtail_sdk::config::PipelineConfig;
+    /// use logtail_sdk::pipeline::{BuildContext, Pipeline};
+    /// use logtail_sdk::sinks::BlackholeSink;
+    ///
+    /// // The config's flushers (if any) are ignored: the sink below gets the events.
+    /// let cfg = PipelineConfig::load(std::path::Path::new("/etc/logtail/nginx.yaml"))?;
+    /// let ctx = BuildContext::new(std::path::Path::new("/var/lib/my-app/logtail"));
+    /// let running = Pipeline::build_with_sinks(&cfg, &ctx, vec![Box::new(BlackholeSink::default())])?
+    ///     .start()?;
+    /// // ... later:
+    /// running.stop(std::time::Duration::from_secs(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_with_sinks(
+        cfg: &PipelineConfig,
+        ctx: &BuildContext,
+        sinks: Vec<Box<dyn Sink>>,
+    ) -> Result<Pipeline, BuildError> {
+        let (input, parsers) = Self::build_front(cfg, ctx)?;
+        Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks))
+    }
+
+    /// The input and the processors of a config.
+    #[allow(clippy::type_complexity)]
+    fn build_front(
+        cfg: &PipelineConfig,
+        ctx: &BuildContext,
+    ) -> Result<(Box<dyn Input>, Vec<Box<dyn Parser>>), BuildError> {
         let data_dir = ctx.data_dir.as_path();
         let name = cfg.name.clone();
         let InputConfig::File(opts) = cfg
@@ -208,6 +246,28 @@ impl Pipeline {
             name: name.clone(),
             source,
         })?;
+        let parsers = cfg
+            .processors
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.build().map_err(|source| BuildError::Processor {
+                    name: name.clone(),
+                    index: i,
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((Box::new(input), parsers))
+    }
+
+    /// The sinks of a config's `flushers`.
+    fn build_flushers(
+        cfg: &PipelineConfig,
+        ctx: &BuildContext,
+    ) -> Result<Vec<Box<dyn Sink>>, BuildError> {
+        let data_dir = ctx.data_dir.as_path();
+        let name = cfg.name.clone();
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         for (index, f) in cfg.flushers.iter().enumerate() {
             sinks.push(match f {
@@ -235,19 +295,7 @@ impl Pipeline {
                 FlusherConfig::Blackhole => Box::new(BlackholeSink::default()),
             });
         }
-        let parsers = cfg
-            .processors
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                p.build().map_err(|source| BuildError::Processor {
-                    name: name.clone(),
-                    index: i,
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Pipeline::new(name, Box::new(input), parsers, sinks))
+        Ok(sinks)
     }
 
     /// The pipeline's name.
