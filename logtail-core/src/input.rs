@@ -82,6 +82,72 @@ pub enum Progress {
 }
 
 /// A source of events with acknowledged, persistent positions.
+///
+/// A minimal input that hands out lines it holds in memory, one batch per
+/// poll, and knows how many batches are still unacknowledged:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use crossbeam_channel::{unbounded, Receiver, Sender};
+/// use logtail_core::input::InputError;
+/// use logtail_core::{
+///     Ack, AckToken, BatchId, Emit, Event, EventBatch, Input, Progress, SourceTags, Timestamp,
+/// };
+///
+/// struct Lines {
+///     left: Vec<&'static str>,
+///     seq: u64,
+///     acks: (Sender<Ack>, Receiver<Ack>),
+///     in_flight: usize,
+/// }
+///
+/// impl Input for Lines {
+///     fn poll(&mut self, emit: &mut dyn Emit) -> Result<Progress, InputError> {
+///         while self.acks.1.try_recv().is_ok() {
+///             self.in_flight -= 1;
+///         }
+///         let Some(line) = self.left.pop() else {
+///             return Ok(Progress::Idle);
+///         };
+///         let ack = AckToken::new(BatchId { source: 1, seq: self.seq }, self.acks.0.clone());
+///         self.seq += 1;
+///         self.in_flight += 1;
+///         emit.emit(EventBatch {
+///             source: Arc::new(SourceTags {
+///                 path: "memory".into(),
+///                 dev: 0,
+///                 inode: 0,
+///                 config: Arc::from("example"),
+///             }),
+///             events: vec![Event::line(Bytes::from_static(line.as_bytes()), 0, Timestamp::now())],
+///             bytes: line.len() as u64,
+///             ack,
+///         })?;
+///         Ok(Progress::Busy)
+///     }
+///
+///     fn wait(&mut self, timeout: Duration) {
+///         std::thread::sleep(timeout.min(Duration::from_millis(10)));
+///     }
+///
+///     fn settle(&mut self, timeout: Duration) -> Result<usize, InputError> {
+///         while self.in_flight > 0 && self.acks.1.recv_timeout(timeout).is_ok() {
+///             self.in_flight -= 1;
+///         }
+///         Ok(self.in_flight)
+///     }
+/// }
+///
+/// let mut input = Lines { left: vec!["b", "a"], seq: 0, acks: unbounded(), in_flight: 0 };
+/// let mut out: Vec<EventBatch> = Vec::new();
+/// while input.poll(&mut out)? == Progress::Busy {}
+/// assert_eq!(out.len(), 2);
+/// out.into_iter().for_each(EventBatch::delivered);
+/// assert_eq!(input.settle(Duration::from_secs(1))?, 0);
+/// # Ok::<(), InputError>(())
+/// ```
 pub trait Input: Send {
     /// Reads what is ready, pushes batches into `emit`, handles the
     /// acknowledgements that came back, and persists positions when due.

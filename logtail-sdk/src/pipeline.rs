@@ -128,7 +128,44 @@ pub enum BuildError {
     },
 }
 
-/// A pipeline ready to start.
+/// A pipeline ready to start: one input, processors in order, sinks.
+///
+/// [`Pipeline::start`] runs it on threads joined by bounded queues (a slow
+/// sink slows the input, memory stays bounded); every batch's
+/// acknowledgement travels back to the input, which checkpoints only what
+/// every sink delivered.
+///
+/// ```
+/// use std::time::Duration;
+/// use logtail_core::file::{FileInput, FileInputOptions, PathsSpec};
+/// use logtail_core::MemoryCheckpoint;
+/// use logtail_sdk::pipeline::Pipeline;
+/// use logtail_sdk::sinks::FileSink;
+///
+/// let dir = tempfile::tempdir()?;
+/// std::fs::write(dir.path().join("app.log"), "one\ntwo\n")?;
+/// let input = FileInput::new(
+///     FileInputOptions {
+///         paths: PathsSpec {
+///             file_paths: vec![format!("{}/*.log", dir.path().display())],
+///             ..PathsSpec::default()
+///         },
+///         ..FileInputOptions::default()
+///     },
+///     Box::new(MemoryCheckpoint::default()),
+/// )?;
+/// let out = dir.path().join("out.jsonl");
+/// let sink = FileSink::open(&out)?;
+/// let running = Pipeline::new("example", Box::new(input), vec![], vec![Box::new(sink)]).start()?;
+/// let deadline = std::time::Instant::now() + Duration::from_secs(10);
+/// while std::fs::read_to_string(&out)?.lines().count() < 2 && std::time::Instant::now() < deadline {
+///     std::thread::sleep(Duration::from_millis(20));
+/// }
+/// let report = running.stop(Duration::from_secs(5));
+/// assert_eq!(report.in_flight, 0);
+/// assert_eq!(std::fs::read_to_string(&out)?.lines().count(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Pipeline {
     name: String,
     input: Box<dyn Input>,
