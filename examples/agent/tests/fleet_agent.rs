@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use logtail_sdk::fleet::server::{ConfigServer, HttpServer, ServerOptions};
+use logtail_config_server::server::{ConfigServer, HttpServer, ServerOptions};
 use serde_json::{json, Value};
 
 /// `--listen` of [`config_server_process`].

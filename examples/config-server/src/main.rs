@@ -7,7 +7,7 @@
 //! The first line on stdout is `listening on http://ADDR` (with the real
 //! port when `--listen` asks for port 0). Agents POST to `/Agent/Heartbeat`
 //! and `/Agent/FetchPipelineConfig`; people use the JSON admin API under
-//! `/api/v1/` (see `logtail_sdk::fleet::server`). SIGTERM/SIGINT stop it.
+//! `/api/v1/` (see `logtail_config_server::server`). SIGTERM/SIGINT stop it.
 //! Exit codes: 0 after a stop, 2 for a bad command line or unusable state.
 
 use std::io::Write;
@@ -20,7 +20,7 @@ use clap::Parser as _;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use logtail_sdk::fleet::server::{ConfigServer, HttpServer, ServerOptions};
+use logtail_config_server::server::{ConfigServer, HttpServer, ServerOptions};
 
 #[derive(clap::Parser, Debug)]
 #[command(

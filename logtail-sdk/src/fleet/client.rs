@@ -784,14 +784,13 @@ mod tests {
     fn an_answer_with_an_error_status_is_ignored_and_retried() {
         use super::super::proto::{CommonResponse, ConfigDetail, HeartbeatResponse};
         use std::sync::atomic::{AtomicU64, Ordering};
-        let http = tiny_http::Server::http("127.0.0.1:0").unwrap();
-        let addr = http.server_addr().to_ip().unwrap();
+        let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = http.local_addr().unwrap();
         let served = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&served);
         std::thread::spawn(move || {
-            for mut req in http.incoming_requests() {
-                let mut body = Vec::new();
-                let _ = std::io::Read::read_to_end(req.as_reader(), &mut body);
+            for conn in http.incoming() {
+                let Ok(conn) = conn else { continue };
                 let n = count.fetch_add(1, Ordering::SeqCst);
                 let status = if n == 0 { 500 } else { 0 };
                 let resp = HeartbeatResponse {
@@ -807,7 +806,7 @@ mod tests {
                     }],
                     ..Default::default()
                 };
-                let _ = req.respond(tiny_http::Response::from_data(resp.encode_to_vec()));
+                let _ = answer_once(conn, &resp.encode_to_vec());
             }
         });
         let dir = tempfile::tempdir().unwrap();
@@ -826,6 +825,36 @@ mod tests {
             "applied after {answers} answer(s): the first was an error"
         );
         fleet.stop();
+    }
+
+    /// Reads one HTTP request from `conn` (headers, then a
+    /// `Content-Length` body) and answers 200 with `body`, closing the
+    /// connection.
+    fn answer_once(conn: std::net::TcpStream, body: &[u8]) -> std::io::Result<()> {
+        use std::io::{BufRead, Read, Write};
+        let mut reader = std::io::BufReader::new(conn.try_clone()?);
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut request_body = vec![0; length];
+        reader.read_exact(&mut request_body)?;
+        let mut conn = conn;
+        write!(
+            conn,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )?;
+        conn.write_all(body)?;
+        conn.flush()
     }
 
     #[test]

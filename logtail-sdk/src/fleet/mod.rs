@@ -1,21 +1,19 @@
 //! Fleet management: central configuration of many agents over the
 //! ConfigServer v2 protocol that LoongCollector speaks.
 //!
-//! - [`group`]: machine groups, their naming rules, membership and the
-//!   OK/FAIL heartbeat status.
 //! - [`proto`]: the protocol messages (`prost`).
 //! - [`client`]: the agent side ([`client::Fleet`]): heartbeats, config
 //!   changes on a channel, status reports, configs kept across restarts.
 //!   Who the host is (its identities, IP and name) is [`crate::host`]'s.
-//! - [`server`]: a small reference ConfigServer (machine groups, pipeline
-//!   configs, host status) with a JSON admin API; larger fleets point the
-//!   agent at a LoongCollector ConfigServer instead.
-//! - [`store`]: atomic JSON files both sides keep their state in.
+//! - [`store`]: atomic JSON files the client (and the reference server)
+//!   keep their state in.
+//!
+//! The reference server is a program of its own, `logtail-config-server`
+//! (`examples/config-server`), built on [`proto`] and [`store`]; larger
+//! fleets point the agent at a LoongCollector ConfigServer.
 
 pub mod client;
-pub mod group;
 pub mod proto;
-pub mod server;
 pub mod store;
 
 /// Checks a pipeline config name as delivered by a server: 1–128

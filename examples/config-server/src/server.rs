@@ -39,19 +39,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::client::USER_DEFINED_ID_TAG;
-use super::group::{
-    validate_group_name, HostFacts, HostStatus, Identification, MachineGroup, Membership, Os,
-};
-use super::proto::{
+use logtail_sdk::config::PipelineConfig;
+use logtail_sdk::fleet::client::USER_DEFINED_ID_TAG;
+use logtail_sdk::fleet::proto::{
     CommonResponse, ConfigDetail, ConfigStatus, FetchConfigRequest, FetchConfigResponse,
     HeartbeatRequest, HeartbeatResponse, Message, REQUEST_FLAG_FULL_STATE,
     RESPONSE_FLAG_FETCH_CONTINUOUS_PIPELINE_CONFIG_DETAIL, RESPONSE_FLAG_REPORT_FULL_STATE,
     SERVER_CAP_REMEMBER_ATTRIBUTE, SERVER_CAP_REMEMBER_CONTINUOUS_PIPELINE_CONFIG_STATUS,
 };
-use super::store::{read_json, write_atomic};
-use super::valid_config_name;
-use crate::config::PipelineConfig;
+use logtail_sdk::fleet::store::{read_json, write_atomic};
+use logtail_sdk::fleet::valid_config_name;
+
+use crate::group::{
+    validate_group_name, HostFacts, HostStatus, Identification, MachineGroup, Membership, Os,
+};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: u64 = 16 << 20;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use serde_json::{json, Value};
 
+use logtail_config_server::server::{ConfigServer, HttpServer, ServerOptions};
 use logtail_sdk::fleet::client::{ConfigChange, ConfigState, Fleet, FleetOptions};
-use logtail_sdk::fleet::server::{ConfigServer, HttpServer, ServerOptions};
 use logtail_sdk::host::{IdentitySources, IdentityWatcher};
 
 const HEARTBEAT: Duration = Duration::from_millis(200);

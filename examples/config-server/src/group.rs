@@ -8,7 +8,7 @@
 //! hosts are not mixed.
 //!
 //! ```
-//! use logtail_sdk::fleet::group::{HostFacts, Identification, MachineGroup};
+//! use logtail_config_server::group::{HostFacts, Identification, MachineGroup};
 //! let g = MachineGroup::new("web-prod", Identification::UserDefined(vec!["web".into()])).unwrap();
 //! let host = HostFacts { ip: Some("10.0.0.7".parse().unwrap()), identities: vec!["web".into()], os: None };
 //! assert!(g.contains(&host));
