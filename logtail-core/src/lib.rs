@@ -13,6 +13,8 @@
 //! Nothing here needs an async runtime: inputs are polled, sinks are pushed
 //! to, and acknowledgements travel back over a channel.
 #![deny(missing_docs)]
+// Library code never unwraps outside data; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod ack;
 pub mod checkpoint;

@@ -260,6 +260,7 @@ fn encode_sorted<'a>(positions: impl IntoIterator<Item = &'a FilePosition>) -> V
         }
         // Invariant, not external data: a struct of integers and strings
         // always serializes, and writing to a Vec cannot fail.
+        #[allow(clippy::expect_used)]
         serde_json::to_writer(&mut out, position).expect("FilePosition serializes to JSON");
     }
     out.extend_from_slice(b"\n]}\n");

@@ -355,8 +355,9 @@ impl std::fmt::Debug for FileInput {
 }
 
 fn default_max_open_files() -> usize {
-    // SAFETY: getrlimit fills a local struct.
+    // SAFETY: rlimit is plain integers; all-zero is a valid value.
     let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit fills the local struct it is given.
     let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
         lim.rlim_cur
     } else {

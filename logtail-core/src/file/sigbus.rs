@@ -212,9 +212,11 @@ mod tests {
         // SAFETY: test-owned file; the point is to truncate it under the map.
         let map = unsafe { memmap2::Mmap::map(&f).unwrap() };
         let mut dst = vec![0u8; map.len()];
+        // SAFETY: both ranges are map.len() bytes long, map's readable.
         unsafe { guarded_copy(map.as_ptr(), dst.as_mut_ptr(), map.len()) }.unwrap();
         assert!(dst.iter().all(|&b| b == b'x'));
         f.set_len(100).unwrap();
+        // SAFETY: as above; the truncated pages fault, which is the test.
         let r = unsafe { guarded_copy(map.as_ptr(), dst.as_mut_ptr(), map.len()) };
         assert_eq!(r, Err(Faulted));
         // The head that still exists was copied.

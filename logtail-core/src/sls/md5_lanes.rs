@@ -90,9 +90,11 @@ mod avx2 {
     unsafe fn load_words(blocks: &[*const u8; 8]) -> [__m256i; 16] {
         let mut w = [_mm256_setzero_si256(); 16];
         for half in 0..2 {
-            // SAFETY (all loads): 64 readable bytes at each pointer (the
-            // caller's promise); unaligned loads.
-            let row = |l: usize| _mm256_loadu_si256(blocks[l].add(half * 32) as *const __m256i);
+            let row = |l: usize| {
+                // SAFETY: 64 readable bytes at each pointer (the caller's
+                // promise); unaligned loads.
+                unsafe { _mm256_loadu_si256(blocks[l].add(half * 32) as *const __m256i) }
+            };
             let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
             let (r4, r5, r6, r7) = (row(4), row(5), row(6), row(7));
             // 8x8 transpose of 32-bit elements.
@@ -156,7 +158,7 @@ mod avx2 {
                 // The bulk: straight from the messages.
                 for (l, m) in messages.iter().enumerate().take(lanes) {
                     // SAFETY: n < full[l], so bytes n*64 .. n*64+64 are in `m`.
-                    blocks[l] = m.as_ptr().add(n * 64);
+                    blocks[l] = unsafe { m.as_ptr().add(n * 64) };
                 }
             } else {
                 for l in 0..lanes {
@@ -169,7 +171,9 @@ mod avx2 {
                     live[l] = if n < total[l] { -1 } else { 0 };
                 }
             }
-            let w = load_words(&blocks);
+            // SAFETY: every pointer is at 64 readable bytes (a message's
+            // full block, a padded tail, or EMPTY); AVX2 is enabled here.
+            let w = unsafe { load_words(&blocks) };
             let (a0, b0, c0, d0) = (a, b, c, d);
             macro_rules! f {
                 ($x:expr, $y:expr, $z:expr) => {
@@ -279,7 +283,8 @@ mod avx2 {
                 continue;
             }
             // Lanes whose message ended keep their digest.
-            let mask = _mm256_loadu_si256(live.as_ptr() as *const __m256i);
+            // SAFETY: `live` is 8 i32s = 32 readable bytes; unaligned load.
+            let mask = unsafe { _mm256_loadu_si256(live.as_ptr() as *const __m256i) };
             a = _mm256_blendv_epi8(a0, _mm256_add_epi32(a, a0), mask);
             b = _mm256_blendv_epi8(b0, _mm256_add_epi32(b, b0), mask);
             c = _mm256_blendv_epi8(c0, _mm256_add_epi32(c, c0), mask);
@@ -287,7 +292,8 @@ mod avx2 {
         }
         let mut words = [[0u32; 8]; 4];
         for (v, out) in [a, b, c, d].iter().zip(words.iter_mut()) {
-            _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, *v);
+            // SAFETY: `out` is 8 u32s = 32 writable bytes; unaligned store.
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr() as *mut __m256i, *v) };
         }
         let mut digests = [[0u8; 16]; 8];
         for (l, digest) in digests.iter_mut().enumerate() {

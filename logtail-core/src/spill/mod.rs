@@ -624,6 +624,7 @@ impl SpillQueue {
             offset: self.head,
         };
         // Invariant: a struct of integers serializes.
+        #[allow(clippy::expect_used)]
         let bytes = serde_json::to_vec(&head).expect("HeadFile serializes");
         crate::fs::write_atomic(&self.dir.join(HEAD_FILE), &bytes)
             .map_err(|e| io_err(&e.path, e.step, e.source))

@@ -145,6 +145,7 @@ pub fn decode_header(buf: &[u8]) -> HeaderDecoded {
 /// (the queue refuses such payloads with an error).
 pub fn encode_record(created_nanos: u64, payload: &[u8], out: &mut Vec<u8>) {
     // Invariant of the callers, not outside data.
+    #[allow(clippy::expect_used)]
     let len = u32::try_from(payload.len()).expect("payload length checked by the caller");
     let start = out.len();
     out.reserve(RECORD_HEADER_LEN + payload.len());

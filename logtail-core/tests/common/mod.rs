@@ -1,7 +1,8 @@
 //! Shared helpers for the tailer's integration tests: a collector thread
 //! that drives a [`FileInput`] like a pipeline does, a line writer with
 //! sequence numbers, and the exactly-once check.
-#![allow(dead_code)] // each test binary uses a different subset
+// Each test binary uses a different subset; `pub` is for the test files.
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
