@@ -12,6 +12,7 @@ use crate::EventBatch;
 
 /// Why a sink could not take a batch.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SinkError {
     /// An I/O error, with what was being done.
     #[error("{what}: {source}")]

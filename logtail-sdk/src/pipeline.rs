@@ -790,11 +790,10 @@ mod tests {
         }
         fn process(&mut self, _batch: &mut EventBatch) {}
         fn stats(&self) -> ParserStats {
-            ParserStats {
-                processed: self.dropped,
-                failed: 0,
-                dropped: self.dropped,
-            }
+            let mut stats = ParserStats::default();
+            stats.processed = self.dropped;
+            stats.dropped = self.dropped;
+            stats
         }
         fn drop_reason(&self) -> Option<logtail_core::process::DropReason> {
             self.reason.then(|| logtail_core::process::DropReason {

@@ -34,6 +34,7 @@ pub struct FilePosition {
 
 /// Errors of checkpoint stores. Each names the file and what went wrong.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckpointError {
     /// Reading or writing the store failed.
     #[error("checkpoint file {path}: {what}: {source}")]

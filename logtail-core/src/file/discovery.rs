@@ -46,6 +46,7 @@ pub struct PathsSpec {
 
 /// An invalid pattern or option in a [`PathsSpec`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GlobError {
     /// The pattern is the empty string.
     #[error("{field} pattern \"\": pattern is empty")]

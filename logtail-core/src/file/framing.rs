@@ -51,6 +51,7 @@ impl Default for FramerOptions {
 
 /// Counters of what the framer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct FramerStats {
     /// Lines (or line pieces) emitted.
     pub lines: u64,

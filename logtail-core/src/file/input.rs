@@ -159,6 +159,7 @@ impl Default for FileInputOptions {
 
 /// Errors of the file input.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InputError {
     /// A path pattern is invalid.
     #[error(transparent)]
@@ -176,6 +177,7 @@ pub enum InputError {
 
 /// What the file input did, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileInputStats {
     /// Files opened.
     pub files_opened: u64,

@@ -288,6 +288,7 @@ impl MultilineRules {
 
 /// Counters of what an assembler did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct MultilineStats {
     /// Events emitted (of any number of lines), unmatched single lines included.
     pub events: u64,

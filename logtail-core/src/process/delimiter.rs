@@ -107,6 +107,7 @@ impl DelimiterOptions {
 
 /// Why a `processor_parse_delimiter_native` could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DelimiterError {
     /// `Separator` is empty.
     #[error("Separator: must not be empty")]

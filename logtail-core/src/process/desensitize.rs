@@ -96,6 +96,7 @@ impl DesensitizeOptions {
 
 /// Why a `processor_desensitize_native` could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DesensitizeError {
     /// `SourceKey` is empty.
     #[error("SourceKey: must not be empty")]

@@ -40,6 +40,7 @@ pub struct FilterOptions {
 
 /// Why a `processor_filter_regex_native` could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FilterError {
     /// A pattern of `Include` (or `FilterRegex`) does not compile.
     #[error("Include: {field}: invalid pattern at offset {offset}: {message}")]

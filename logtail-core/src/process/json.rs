@@ -46,6 +46,7 @@ pub struct JsonOptions {
 /// A configuration error of `processor_parse_json_native`; the message
 /// names the option at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// A key option was set to the empty string.
     #[error("{option}: must not be empty")]

@@ -30,6 +30,7 @@ pub const RAW_LOG: &str = "__raw_log__";
 
 /// Counters every parser keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParserStats {
     /// Events looked at.
     pub processed: u64,

@@ -74,6 +74,7 @@ impl RegexOptions {
 
 /// Why a `processor_parse_regex_native` could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RegexError {
     /// `Regex` does not parse (or uses look-around / back-references).
     #[error("Regex: invalid pattern at offset {offset}: {message}")]

@@ -95,6 +95,7 @@ impl Default for TimestampOptions {
 /// A configuration error of `processor_parse_timestamp_native`; the message
 /// names the option at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TimestampError {
     /// `SourceKey` is empty.
     #[error("SourceKey: must not be empty")]

@@ -69,6 +69,7 @@ impl FromStr for CompressType {
 
 /// A body that cannot be compressed or decompressed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CompressError {
     /// zstd failed to compress (out of memory).
     #[error("zstd compression failed: {0}")]

@@ -356,6 +356,7 @@ pub struct DecodeError {
 
 /// What [`DecodeError`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeErrorKind {
     /// The input ends inside a varint.
     TruncatedVarint,

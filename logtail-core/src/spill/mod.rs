@@ -209,6 +209,7 @@ pub struct SpilledRecord {
 /// Counters of a [`SpillQueue`]. `records` and `bytes` are the current
 /// state; the others count since [`SpillQueue::open`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpillStats {
     /// Records in the queue (counted from intact headers; a record found
     /// damaged when read is subtracted then).
@@ -233,6 +234,7 @@ pub struct SpillStats {
 /// Errors of a [`SpillQueue`]. Each names the file (and the offset where
 /// one is at fault).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpillError {
     /// A file operation failed.
     #[error("spill file {}: {what}: {source}", path.display())]

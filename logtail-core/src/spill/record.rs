@@ -48,6 +48,7 @@ pub const MAX_PAYLOAD_LEN: u64 = u32::MAX as u64;
 
 /// Why a segment header is unusable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SegmentHeaderError {
     /// Fewer than [`SEGMENT_HEADER_LEN`] bytes: a segment torn while it was
     /// being created.
