@@ -3,9 +3,10 @@
 //! Composes [`logtail_core`] pieces into running pipelines: LoongCollector
 //! pipeline configs ([`config`]), the threaded pipeline with back-pressure
 //! and end-to-end acknowledgements ([`pipeline`]), and the sinks that ship
-//! with it ([`sinks`]), the host's identity, IP and name ([`host`]), and
+//! with it ([`sinks`]), the host's identity, IP and name ([`host`]),
 //! fleet management over LoongCollector's ConfigServer v2 protocol
-//! ([`fleet`]).
+//! ([`fleet`]), and the agent that keeps pipelines in step with config
+//! files, a config directory and a config server ([`agent`]).
 //!
 //! ```no_run
 //! use logtail_sdk::{config::PipelineConfig, pipeline::Pipeline};
@@ -22,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod agent;
 mod background;
 pub mod config;
 pub mod fleet;
