@@ -11,7 +11,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logtail_benches::catch_up_options;
 use logtail_core::file::{
-    FileInput, FileInputOptions, Framer, FramerOptions, Multiline, MultilineOptions, MultilineRules,
+    FileInput, Framer, FramerOptions, Multiline, MultilineOptions, MultilineRules,
 };
 use logtail_core::{EventBatch, Input, MemoryCheckpoint, Progress};
 
@@ -78,10 +78,9 @@ fn java_log(total: usize) -> (Vec<u8>, usize) {
 }
 
 fn options() -> MultilineOptions {
-    MultilineOptions {
-        start_pattern: Some(START.to_string()),
-        ..MultilineOptions::default()
-    }
+    let mut o = MultilineOptions::default();
+    o.start_pattern = Some(START.to_string());
+    o
 }
 
 fn assemble(c: &mut Criterion) {
@@ -138,10 +137,8 @@ fn read_path(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("multiline_catch_up_256MiB", |b| {
         b.iter(|| {
-            let opts = FileInputOptions {
-                multiline: Some(options()),
-                ..catch_up_options(&path)
-            };
+            let mut opts = catch_up_options(&path);
+            opts.multiline = Some(options());
             let mut input =
                 FileInput::new(opts, Box::new(MemoryCheckpoint::default())).expect("input");
             let mut bytes = 0u64;

@@ -119,10 +119,10 @@ fn timestamp(c: &mut Criterion) {
         secs: 1_795_440_053,
         nanos: 0,
     };
-    let opts = || TimestampOptions {
-        source_format: FMT.into(),
-        discard_older_than_secs: 0,
-        ..Default::default()
+    let opts = || {
+        let mut o = TimestampOptions::new(FMT);
+        o.discard_older_than_secs = 0;
+        o
     };
     let mut g = c.benchmark_group("timestamp");
     g.sample_size(20);

@@ -26,15 +26,11 @@ pub fn generate_lines(total: usize, line_len: usize) -> Vec<u8> {
 /// Options that read the file at `path` whole, from offset 0, by polling
 /// only (a catch-up measurement, not a tail).
 pub fn catch_up_options(path: &std::path::Path) -> FileInputOptions {
-    FileInputOptions {
-        paths: PathsSpec {
-            file_paths: vec![path.to_string_lossy().into_owned()],
-            ..Default::default()
-        },
-        tail_size_kb: u64::MAX / 1024,
-        inotify: false,
-        ..Default::default()
-    }
+    let mut o = FileInputOptions::default();
+    o.paths = PathsSpec::new(vec![path.to_string_lossy().into_owned()]);
+    o.tail_size_kb = u64::MAX / 1024;
+    o.inotify = false;
+    o
 }
 
 /// Varied, realistic nginx access-log lines (combined format plus request

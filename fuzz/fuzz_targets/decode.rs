@@ -33,15 +33,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(s.matches('\u{FFFD}').count() as u64 >= replaced);
     }
 
-    let opts = FramerOptions {
-        max_line_bytes: 1 + data[1] as usize % 64,
-        long_lines: if data[0] & 16 == 0 {
-            LongLinePolicy::Split
-        } else {
-            LongLinePolicy::Truncate
-        },
-        strip_cr: data[0] & 32 != 0,
+    let mut opts = FramerOptions::default();
+    opts.max_line_bytes = 1 + data[1] as usize % 64;
+    opts.long_lines = if data[0] & 16 == 0 {
+        LongLinePolicy::Split
+    } else {
+        LongLinePolicy::Truncate
     };
+    opts.strip_cr = data[0] & 32 != 0;
     let frame = |cuts: &[usize]| {
         let mut f = Framer::utf16(opts, order);
         let mut lines = Vec::new();

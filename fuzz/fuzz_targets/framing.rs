@@ -10,15 +10,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let max = 1 + data[0] as usize % 64;
-    let opts = FramerOptions {
-        max_line_bytes: max,
-        long_lines: if data[1] & 1 == 0 {
-            LongLinePolicy::Split
-        } else {
-            LongLinePolicy::Truncate
-        },
-        strip_cr: data[1] & 2 != 0,
+    let mut opts = FramerOptions::default();
+    opts.max_line_bytes = max;
+    opts.long_lines = if data[1] & 1 == 0 {
+        LongLinePolicy::Split
+    } else {
+        LongLinePolicy::Truncate
     };
+    opts.strip_cr = data[1] & 2 != 0;
     let cut = data[2] as usize;
     let body = &data[3..];
     let mut f = Framer::new(opts);

@@ -9,13 +9,11 @@ fuzz_target!(|data: &[u8]| {
     let (pattern, name) = data.split_at(split);
     let _ = component_matches(pattern, name);
     let text = String::from_utf8_lossy(pattern).into_owned();
-    let spec = PathsSpec {
-        file_paths: vec![text.clone()],
-        max_dir_search_depth: name.len() as u32,
-        exclude_file_paths: vec![text.clone()],
-        exclude_files: vec![text.replace('/', "")],
-        exclude_dirs: vec![text],
-    };
+    let mut spec = PathsSpec::new(vec![text.clone()]);
+    spec.max_dir_search_depth = name.len() as u32;
+    spec.exclude_file_paths = vec![text.clone()];
+    spec.exclude_files = vec![text.replace('/', "")];
+    spec.exclude_dirs = vec![text];
     if let Ok(m) = PathMatcher::new(&spec) {
         let _ = m.matches(std::path::Path::new(&*String::from_utf8_lossy(name)));
     }

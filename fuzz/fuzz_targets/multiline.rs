@@ -99,30 +99,28 @@ fuzz_target!(|data: &[u8]| {
     }
     let pick =
         |b: u8| (!b.is_multiple_of(7)).then(|| PATTERNS[b as usize % PATTERNS.len()].to_string());
-    let o = MultilineOptions {
-        mode: if data[0] & 1 == 0 {
-            MultilineMode::Custom
-        } else {
-            MultilineMode::Json
-        },
-        start_pattern: pick(data[1]),
-        continue_pattern: pick(data[2]),
-        end_pattern: pick(data[3]),
-        unmatched: if data[0] & 2 == 0 {
-            UnmatchedContentTreatment::SingleLine
-        } else {
-            UnmatchedContentTreatment::Discard
-        },
+    let mut o = MultilineOptions::default();
+    o.mode = if data[0] & 1 == 0 {
+        MultilineMode::Custom
+    } else {
+        MultilineMode::Json
     };
-    let fo = FramerOptions {
-        max_line_bytes: 1 + data[4] as usize % 64,
-        long_lines: if data[0] & 4 == 0 {
-            LongLinePolicy::Split
-        } else {
-            LongLinePolicy::Truncate
-        },
-        strip_cr: data[0] & 8 != 0,
+    o.start_pattern = pick(data[1]);
+    o.continue_pattern = pick(data[2]);
+    o.end_pattern = pick(data[3]);
+    o.unmatched = if data[0] & 2 == 0 {
+        UnmatchedContentTreatment::SingleLine
+    } else {
+        UnmatchedContentTreatment::Discard
     };
+    let mut fo = FramerOptions::default();
+    fo.max_line_bytes = 1 + data[4] as usize % 64;
+    fo.long_lines = if data[0] & 4 == 0 {
+        LongLinePolicy::Split
+    } else {
+        LongLinePolicy::Truncate
+    };
+    fo.strip_cr = data[0] & 8 != 0;
     let max = 1 + data[5] as usize * 3;
     let body = &data[6..];
     let cuts: Vec<usize> = body.iter().take(8).map(|&b| b as usize * 7).collect();

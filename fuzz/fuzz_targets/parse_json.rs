@@ -7,7 +7,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use logtail_core::process::json::{parse_object, JsonOptions, JsonParser, JsonScratch};
-use logtail_core::process::SourceOptions;
 use logtail_core::{AckToken, Event, EventBatch, Parser, SourceTags, Timestamp};
 use serde_json::{Map, Value};
 
@@ -49,15 +48,11 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The step: no event lost silently.
-    let opts = JsonOptions {
-        source: SourceOptions {
-            keep_source_on_fail: flags & 1 == 0,
-            keep_source_on_success: flags & 2 != 0,
-            renamed_source_key: (flags & 4 != 0).then(|| Arc::from("raw")),
-            copying_raw_log: flags & 8 != 0,
-            ..Default::default()
-        },
-    };
+    let mut opts = JsonOptions::default();
+    opts.source.keep_source_on_fail = flags & 1 == 0;
+    opts.source.keep_source_on_success = flags & 2 != 0;
+    opts.source.renamed_source_key = (flags & 4 != 0).then(|| Arc::from("raw"));
+    opts.source.copying_raw_log = flags & 8 != 0;
     let mut p = JsonParser::new(opts).expect("valid options");
     let mut batch = EventBatch {
         source: Arc::new(SourceTags {

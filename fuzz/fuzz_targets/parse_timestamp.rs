@@ -38,18 +38,15 @@ fuzz_target!(|data: &[u8]| {
         (String::from_utf8_lossy(&rest[..cut]).into_owned(), values)
     };
     let tz = i32::from(tzq as i8) % 56 * 900 / 2;
-    let opts = TimestampOptions {
-        source_format: format,
-        source_timezone: Some(format!(
-            "GMT{}{:02}:{:02}",
-            if tz < 0 { '-' } else { '+' },
-            tz.abs() / 3600,
-            tz.abs() % 3600 / 60
-        )),
-        source_year: (sel & 64 != 0).then_some(2026),
-        discard_older_than_secs: u64::from(sel & 7) * 1000,
-        ..Default::default()
-    };
+    let mut opts = TimestampOptions::new(format);
+    opts.source_timezone = Some(format!(
+        "GMT{}{:02}:{:02}",
+        if tz < 0 { '-' } else { '+' },
+        tz.abs() / 3600,
+        tz.abs() % 3600 / 60
+    ));
+    opts.source_year = (sel & 64 != 0).then_some(2026);
+    opts.discard_older_than_secs = u64::from(sel & 7) * 1000;
     let Ok(mut p) = TimestampParser::new(opts.clone()) else {
         return;
     };

@@ -23,11 +23,10 @@ use logtail_core::{EventBatch, Input, MemoryCheckpoint, Progress};
 const START: &str = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}.*";
 
 fn java_multiline() -> Option<MultilineOptions> {
-    Some(MultilineOptions {
-        mode: MultilineMode::Custom,
-        start_pattern: Some(START.to_string()),
-        ..MultilineOptions::default()
-    })
+    let mut m = MultilineOptions::default();
+    m.mode = MultilineMode::Custom;
+    m.start_pattern = Some(START.to_string());
+    Some(m)
 }
 
 /// Event `i` of a generated Java application log: mostly single lines,
@@ -86,10 +85,9 @@ fn java_log(n: u64) -> (Vec<u8>, Vec<String>) {
 
 /// The common test options, reading files found at start-up from 0.
 fn mopts(path: &Path) -> FileInputOptions {
-    FileInputOptions {
-        tail_size_kb: u64::MAX / 1024,
-        ..opts(path)
-    }
+    let mut o = opts(path);
+    o.tail_size_kb = u64::MAX / 1024;
+    o
 }
 
 fn new_input(o: FileInputOptions) -> FileInput {
@@ -454,10 +452,9 @@ fn unmatched_lines_follow_the_treatment() {
         (UnmatchedContentTreatment::Discard, 2),
     ] {
         let mut o = mopts(&path);
-        o.multiline = Some(MultilineOptions {
-            unmatched: treatment,
-            ..java_multiline().unwrap()
-        });
+        let mut m = java_multiline().unwrap();
+        m.unmatched = treatment;
+        o.multiline = Some(m);
         let mut input = new_input(o);
         let mut got = Vec::new();
         assert!(drive_events(
@@ -480,10 +477,9 @@ fn unmatched_lines_follow_the_treatment() {
 #[test]
 fn invalid_pattern_is_rejected() {
     let mut o = mopts(Path::new("/tmp/x.log"));
-    o.multiline = Some(MultilineOptions {
-        start_pattern: Some("(".into()),
-        ..MultilineOptions::default()
-    });
+    let mut m = MultilineOptions::default();
+    m.start_pattern = Some("(".into());
+    o.multiline = Some(m);
     let e = FileInput::new(o, Box::new(MemoryCheckpoint::default())).unwrap_err();
     assert!(e.to_string().contains("StartPattern"), "{e}");
 }
@@ -637,10 +633,9 @@ fn json_mode_joins_objects() {
     let body = "{\"a\": 1}\n{\n  \"msg\": \"brace } in a string\",\n  \"n\": {\"k\": [1, 2]}\n}\nplain line\n{\"b\":\n 2}\n";
     std::fs::write(&path, body).unwrap();
     let mut o = mopts(&path);
-    o.multiline = Some(MultilineOptions {
-        mode: MultilineMode::Json,
-        ..MultilineOptions::default()
-    });
+    let mut m = MultilineOptions::default();
+    m.mode = MultilineMode::Json;
+    o.multiline = Some(m);
     let (got, _) = read_all(o, 4);
     assert_eq!(
         contents(&got),

@@ -264,11 +264,10 @@ fn long_line_is_split_into_pieces_that_concatenate_to_it() {
     std::fs::write(&app, b"").unwrap();
     let mut o = opts(&app);
     let max = 512 * 1024;
-    o.framing = FramerOptions {
-        max_line_bytes: max,
-        long_lines: LongLinePolicy::Split,
-        strip_cr: false,
-    };
+    o.framing = FramerOptions::default();
+    o.framing.max_line_bytes = max;
+    o.framing.long_lines = LongLinePolicy::Split;
+    o.framing.strip_cr = false;
     let mut input = new_input(o);
     let mut got = Vec::new();
     drive_for(&mut input, &mut got, Duration::from_millis(50));

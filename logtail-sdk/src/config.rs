@@ -26,7 +26,7 @@ use logtail_core::file::decode::FileEncoding;
 use logtail_core::file::multiline::{
     MultilineMode, MultilineOptions, MultilineRules, UnmatchedContentTreatment,
 };
-use logtail_core::file::{FileInputOptions, FramerOptions, LongLinePolicy, PathMatcher, PathsSpec};
+use logtail_core::file::{FileInputOptions, LongLinePolicy, PathMatcher, PathsSpec};
 use logtail_core::process::delimiter::{
     DelimiterError, DelimiterOptions, DelimiterParser, Overflow,
 };
@@ -473,13 +473,11 @@ fn parse_input(
                 "missing (required): the files to collect, e.g. [/var/log/app/*.log]",
             )
         })?;
-    let paths = PathsSpec {
-        file_paths,
-        max_dir_search_depth: o.uint("MaxDirSearchDepth", 0, 1000, cx)? as u32,
-        exclude_file_paths: o.strings("ExcludeFilePaths", cx)?.unwrap_or_default(),
-        exclude_files: o.strings("ExcludeFiles", cx)?.unwrap_or_default(),
-        exclude_dirs: o.strings("ExcludeDirs", cx)?.unwrap_or_default(),
-    };
+    let mut paths = PathsSpec::new(file_paths);
+    paths.max_dir_search_depth = o.uint("MaxDirSearchDepth", 0, 1000, cx)? as u32;
+    paths.exclude_file_paths = o.strings("ExcludeFilePaths", cx)?.unwrap_or_default();
+    paths.exclude_files = o.strings("ExcludeFiles", cx)?.unwrap_or_default();
+    paths.exclude_dirs = o.strings("ExcludeDirs", cx)?.unwrap_or_default();
     // The pattern errors name the pattern; prefix the key.
     PathMatcher::new(&paths).map_err(|e| cx.err(o.key("FilePaths"), e.to_string()))?;
     let d = FileInputOptions::default();
@@ -530,24 +528,18 @@ fn parse_input(
             "EnableContainerDiscovery",
         ],
     );
-    Ok((
-        InputConfig::File(FileInputOptions {
-            config_name: Arc::from(name),
-            paths,
-            tail_size_kb,
-            flush_timeout,
-            framing: FramerOptions {
-                max_line_bytes: max_line_bytes.max(1),
-                long_lines,
-                strip_cr,
-            },
-            multiline,
-            encoding,
-            copy_truncate_dirs,
-            ..d
-        }),
-        allow_multi,
-    ))
+    let mut file = d;
+    file.config_name = Arc::from(name);
+    file.paths = paths;
+    file.tail_size_kb = tail_size_kb;
+    file.flush_timeout = flush_timeout;
+    file.framing.max_line_bytes = max_line_bytes.max(1);
+    file.framing.long_lines = long_lines;
+    file.framing.strip_cr = strip_cr;
+    file.multiline = multiline;
+    file.encoding = encoding;
+    file.copy_truncate_dirs = copy_truncate_dirs;
+    Ok((InputConfig::File(file), allow_multi))
 }
 
 fn parse_flusher(v: &Value, path: String, cx: &mut Ctx) -> Result<FlusherConfig, ConfigError> {
@@ -690,13 +682,12 @@ fn parse_multiline(v: &Value, path: String, cx: &mut Ctx) -> Result<MultilineOpt
             ))
         }
     };
-    let m = MultilineOptions {
-        mode,
-        start_pattern: o.str("StartPattern", cx)?,
-        continue_pattern: o.str("ContinuePattern", cx)?,
-        end_pattern: o.str("EndPattern", cx)?,
-        unmatched,
-    };
+    let mut m = MultilineOptions::default();
+    m.mode = mode;
+    m.start_pattern = o.str("StartPattern", cx)?;
+    m.continue_pattern = o.str("ContinuePattern", cx)?;
+    m.end_pattern = o.str("EndPattern", cx)?;
+    m.unmatched = unmatched;
     if let Err(e) = MultilineRules::compile(&m) {
         return Err(cx.err(
             o.key(e.key),
@@ -712,21 +703,22 @@ fn parse_multiline(v: &Value, path: String, cx: &mut Ctx) -> Result<MultilineOpt
 
 /// SourceKey and the Keeping… options of the `processor_parse_*` processors.
 fn source_options(o: &mut Obj, cx: &Ctx) -> Result<SourceOptions, ConfigError> {
-    let d = SourceOptions::default();
-    Ok(SourceOptions {
-        source_key: o.str("SourceKey", cx)?.map_or(d.source_key, Arc::from),
-        keep_source_on_fail: o.bool("KeepingSourceWhenParseFail", d.keep_source_on_fail, cx)?,
-        keep_source_on_success: o.bool(
-            "KeepingSourceWhenParseSucceed",
-            d.keep_source_on_success,
-            cx,
-        )?,
-        renamed_source_key: o
-            .str("RenamedSourceKey", cx)?
-            .filter(|k| !k.is_empty())
-            .map(Arc::from),
-        copying_raw_log: o.bool("CopingRawLog", d.copying_raw_log, cx)?,
-    })
+    let mut s = SourceOptions::default();
+    if let Some(k) = o.str("SourceKey", cx)? {
+        s.source_key = Arc::from(k);
+    }
+    s.keep_source_on_fail = o.bool("KeepingSourceWhenParseFail", s.keep_source_on_fail, cx)?;
+    s.keep_source_on_success = o.bool(
+        "KeepingSourceWhenParseSucceed",
+        s.keep_source_on_success,
+        cx,
+    )?;
+    s.renamed_source_key = o
+        .str("RenamedSourceKey", cx)?
+        .filter(|k| !k.is_empty())
+        .map(Arc::from);
+    s.copying_raw_log = o.bool("CopingRawLog", s.copying_raw_log, cx)?;
+    Ok(s)
 }
 
 fn required_str(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<String, ConfigError> {
@@ -764,11 +756,13 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
     let p = match ty.as_str() {
-        "processor_parse_regex_native" => ProcessorConfig::Regex(RegexOptions {
-            source: source_options(&mut o, cx)?,
-            regex: required_str(&mut o, "Regex", cx)?,
-            keys: required_strings(&mut o, "Keys", cx)?,
-        }),
+        "processor_parse_regex_native" => {
+            let source = source_options(&mut o, cx)?;
+            let regex = required_str(&mut o, "Regex", cx)?;
+            let mut r = RegexOptions::new(regex, required_strings(&mut o, "Keys", cx)?);
+            r.source = source;
+            ProcessorConfig::Regex(r)
+        }
         "processor_parse_delimiter_native" => {
             let source = source_options(&mut o, cx)?;
             let separator = required_str(&mut o, "Separator", cx)?;
@@ -793,24 +787,27 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
             };
             ProcessorConfig::Delimiter(d)
         }
-        "processor_parse_json_native" => ProcessorConfig::Json(JsonOptions {
-            source: source_options(&mut o, cx)?,
-        }),
+        "processor_parse_json_native" => {
+            let mut j = JsonOptions::default();
+            j.source = source_options(&mut o, cx)?;
+            ProcessorConfig::Json(j)
+        }
         "processor_parse_timestamp_native" => {
-            let d = TimestampOptions::default();
             let year = o.uint("SourceYear", 0, 9999, cx)?;
-            ProcessorConfig::Timestamp(TimestampOptions {
-                source_key: o.str("SourceKey", cx)?.map_or(d.source_key, Arc::from),
-                source_format: required_str(&mut o, "SourceFormat", cx)?,
-                source_timezone: o.str("SourceTimezone", cx)?.filter(|z| !z.is_empty()),
-                source_year: (year > 0).then_some(year as i32),
-                discard_older_than_secs: o.uint(
-                    "DiscardOlderThanSecs",
-                    d.discard_older_than_secs,
-                    u64::MAX,
-                    cx,
-                )?,
-            })
+            let source_key = o.str("SourceKey", cx)?;
+            let mut ts = TimestampOptions::new(required_str(&mut o, "SourceFormat", cx)?);
+            if let Some(k) = source_key {
+                ts.source_key = Arc::from(k);
+            }
+            ts.source_timezone = o.str("SourceTimezone", cx)?.filter(|z| !z.is_empty());
+            ts.source_year = (year > 0).then_some(year as i32);
+            ts.discard_older_than_secs = o.uint(
+                "DiscardOlderThanSecs",
+                ts.discard_older_than_secs,
+                u64::MAX,
+                cx,
+            )?;
+            ProcessorConfig::Timestamp(ts)
         }
         "processor_filter_regex_native" => {
             let mut include = regex_map(&mut o, "Include", cx)?;
@@ -828,7 +825,10 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
             }
             include.extend(keys.into_iter().zip(regexes));
             let exclude = regex_map(&mut o, "Exclude", cx)?;
-            ProcessorConfig::Filter(FilterOptions { include, exclude })
+            let mut f = FilterOptions::default();
+            f.include = include;
+            f.exclude = exclude;
+            ProcessorConfig::Filter(f)
         }
         "processor_desensitize_native" => {
             let method = match o.str("Method", cx)?.as_deref() {

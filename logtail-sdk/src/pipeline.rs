@@ -137,23 +137,16 @@ pub enum BuildError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use logtail_core::file::{FileInput, FileInputOptions, PathsSpec};
+/// use logtail_core::file::{FileInput, FileInputOptions};
 /// use logtail_core::MemoryCheckpoint;
 /// use logtail_sdk::pipeline::Pipeline;
 /// use logtail_sdk::sinks::FileSink;
 ///
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("app.log"), "one\ntwo\n")?;
-/// let input = FileInput::new(
-///     FileInputOptions {
-///         paths: PathsSpec {
-///             file_paths: vec![format!("{}/*.log", dir.path().display())],
-///             ..PathsSpec::default()
-///         },
-///         ..FileInputOptions::default()
-///     },
-///     Box::new(MemoryCheckpoint::default()),
-/// )?;
+/// let mut opts = FileInputOptions::default();
+/// opts.paths.file_paths = vec![format!("{}/*.log", dir.path().display())];
+/// let input = FileInput::new(opts, Box::new(MemoryCheckpoint::default()))?;
 /// let out = dir.path().join("out.jsonl");
 /// let sink = FileSink::open(&out)?;
 /// let running = Pipeline::new("example", Box::new(input), vec![], vec![Box::new(sink)]).start()?;
@@ -1018,11 +1011,7 @@ mod tests {
             processor_stop_line("nginx", 0, p.as_ref()),
             "pipeline nginx: processors[0] processor_test: 1000 events, 1000 dropped: they are tests; controlled by TestOption (off keeps them)"
         );
-        let ts = TimestampParser::new(TimestampOptions {
-            source_format: "%s".into(),
-            ..Default::default()
-        })
-        .unwrap();
+        let ts = TimestampParser::new(TimestampOptions::new("%s")).unwrap();
         assert_eq!(
             processor_stop_line("nginx", 2, &ts),
             "pipeline nginx: processors[2] processor_parse_timestamp_native: 0 events"

@@ -17,14 +17,9 @@ fn main() {
     let pattern = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "/var/log/*.log".into());
-    let opts = FileInputOptions {
-        paths: PathsSpec {
-            file_paths: vec![pattern.clone()],
-            ..Default::default()
-        },
-        tail_size_kb: 0, // only what is written from now on
-        ..Default::default()
-    };
+    let mut opts = FileInputOptions::default();
+    opts.paths = PathsSpec::new(vec![pattern.clone()]);
+    opts.tail_size_kb = 0; // only what is written from now on
     let mut input = match FileInput::new(opts, Box::new(MemoryCheckpoint::default())) {
         Ok(i) => i,
         Err(e) => {

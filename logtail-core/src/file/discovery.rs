@@ -29,7 +29,19 @@ const EXCLUDE_FILES: &str = "ExcludeFiles";
 const EXCLUDE_DIRS: &str = "ExcludeDirs";
 
 /// Options as they come from the config.
+///
+/// Non-exhaustive: build it with [`PathsSpec::new`] (or from
+/// [`PathsSpec::default`]) and set the other fields.
+///
+/// ```
+/// use logtail_core::file::PathsSpec;
+///
+/// let mut spec = PathsSpec::new(vec!["/var/log/**/*.log".to_owned()]);
+/// spec.max_dir_search_depth = 3;
+/// spec.exclude_files = vec!["*.gz".to_owned()];
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PathsSpec {
     /// `FilePaths`: absolute path patterns of the files to collect.
     pub file_paths: Vec<String>,
@@ -42,6 +54,18 @@ pub struct PathsSpec {
     /// `ExcludeDirs`: absolute directory patterns; `*` also matches `/`.
     /// Files below a matching directory are excluded.
     pub exclude_dirs: Vec<String>,
+}
+
+impl PathsSpec {
+    /// `FilePaths` alone: no exclusions and a `MaxDirSearchDepth` of 0
+    /// (`**` matches no directory level), as with [`PathsSpec::default`].
+    /// The patterns are checked when a [`PathMatcher`] is built.
+    pub fn new(file_paths: Vec<String>) -> Self {
+        PathsSpec {
+            file_paths,
+            ..PathsSpec::default()
+        }
+    }
 }
 
 /// An invalid pattern or option in a [`PathsSpec`].

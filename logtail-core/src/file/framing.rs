@@ -29,7 +29,18 @@ pub enum LongLinePolicy {
 }
 
 /// Framing options.
+///
+/// Non-exhaustive: start from [`FramerOptions::default`] and set fields.
+///
+/// ```
+/// use logtail_core::file::{FramerOptions, LongLinePolicy};
+///
+/// let mut o = FramerOptions::default();
+/// o.max_line_bytes = 64 * 1024;
+/// o.long_lines = LongLinePolicy::Truncate;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FramerOptions {
     /// Longest line content emitted as one event (default 512 KiB).
     pub max_line_bytes: usize,

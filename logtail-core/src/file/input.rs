@@ -61,7 +61,20 @@ use crate::event::{EventBatch, SourceTags, Timestamp};
 use crate::input::{Emit, Input, Progress};
 
 /// Options of the file input (LoongCollector's `input_file`).
+///
+/// Options may be added in any release, so the struct cannot be built with
+/// a literal outside this crate: start from [`FileInputOptions::default`]
+/// and set the fields you need.
+///
+/// ```
+/// use logtail_core::file::FileInputOptions;
+///
+/// let mut o = FileInputOptions::default();
+/// o.paths.file_paths = vec!["/var/log/app/*.log".to_owned()];
+/// o.tail_size_kb = 0; // files found at start-up: only what is written from now on
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FileInputOptions {
     /// Name of the pipeline configuration (tags every batch).
     pub config_name: Arc<str>,
@@ -286,18 +299,13 @@ const COPY_SEARCH_MAX_TIME: Duration = Duration::from_millis(200);
 /// the file's checkpoint move past it.
 ///
 /// ```
-/// use logtail_core::file::{FileInput, FileInputOptions, PathsSpec};
+/// use logtail_core::file::{FileInput, FileInputOptions};
 /// use logtail_core::{EventBatch, Input, MemoryCheckpoint};
 ///
 /// let dir = tempfile::tempdir()?;
 /// std::fs::write(dir.path().join("app.log"), "first line\nsecond line\n")?;
-/// let opts = FileInputOptions {
-///     paths: PathsSpec {
-///         file_paths: vec![format!("{}/*.log", dir.path().display())],
-///         ..PathsSpec::default()
-///     },
-///     ..FileInputOptions::default()
-/// };
+/// let mut opts = FileInputOptions::default();
+/// opts.paths.file_paths = vec![format!("{}/*.log", dir.path().display())];
 /// let mut input = FileInput::new(opts, Box::new(MemoryCheckpoint::default()))?;
 /// let mut batches: Vec<EventBatch> = Vec::new();
 /// input.poll(&mut batches)?;

@@ -84,7 +84,18 @@ pub enum UnmatchedContentTreatment {
 }
 
 /// The `Multiline` option of `input_file`.
+///
+/// Non-exhaustive: start from [`MultilineOptions::default`] (custom mode, no
+/// patterns) and set fields.
+///
+/// ```
+/// use logtail_core::file::MultilineOptions;
+///
+/// let mut m = MultilineOptions::default();
+/// m.start_pattern = Some(r"\d{4}-\d{2}-\d{2}".to_owned());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct MultilineOptions {
     /// `Mode` (default `custom`).
     pub mode: MultilineMode,
@@ -418,7 +429,8 @@ struct State {
 ///
 /// ```
 /// use logtail_core::file::{Framer, FramerOptions, Multiline, MultilineOptions, MultilineRules};
-/// let opts = MultilineOptions { start_pattern: Some(r"\d".into()), ..Default::default() };
+/// let mut opts = MultilineOptions::default();
+/// opts.start_pattern = Some(r"\d".into());
 /// let rules = MultilineRules::compile(&opts).unwrap().unwrap();
 /// let mut ml = Multiline::new(rules, 1 << 20);
 /// let mut framer = Framer::new(FramerOptions::default());

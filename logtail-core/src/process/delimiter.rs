@@ -71,7 +71,11 @@ impl FromStr for Overflow {
 }
 
 /// Options of `processor_parse_delimiter_native`.
+///
+/// Non-exhaustive: build it with [`DelimiterOptions::new`] and set the
+/// other fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DelimiterOptions {
     /// `SourceKey`, `KeepingSourceWhenParseFail`,
     /// `KeepingSourceWhenParseSucceed`, `RenamedSourceKey`, `CopingRawLog`.
@@ -92,7 +96,14 @@ pub struct DelimiterOptions {
 
 impl DelimiterOptions {
     /// Options with LoongCollector's defaults for everything but the
-    /// separator and keys.
+    /// separator and keys (both required).
+    ///
+    /// ```
+    /// use logtail_core::process::delimiter::DelimiterOptions;
+    ///
+    /// let mut o = DelimiterOptions::new("|", vec!["time".into(), "level".into(), "msg".into()]);
+    /// o.allowing_shortened_fields = false;
+    /// ```
     pub fn new(separator: impl Into<String>, keys: Vec<String>) -> Self {
         DelimiterOptions {
             source: SourceOptions::default(),

@@ -59,7 +59,11 @@ impl FromStr for Method {
 }
 
 /// Options of `processor_desensitize_native`.
+///
+/// Non-exhaustive: build it with [`DesensitizeOptions::new`] and set the
+/// other fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DesensitizeOptions {
     /// `SourceKey`: the field to mask (required).
     pub source_key: String,
@@ -76,7 +80,16 @@ pub struct DesensitizeOptions {
 }
 
 impl DesensitizeOptions {
-    /// Options with `ReplacingAll: true` and no `ReplacingString`.
+    /// Options with `ReplacingAll: true` and no `ReplacingString`: the
+    /// required `SourceKey`, `Method`, `ContentPatternBeforeReplacedString`
+    /// (`before`) and `ReplacedContentPattern` (`pattern`).
+    ///
+    /// ```
+    /// use logtail_core::process::desensitize::{DesensitizeOptions, Method};
+    ///
+    /// let mut o = DesensitizeOptions::new("content", Method::Const, "password=", r"[^,]+");
+    /// o.replacing_string = Some("******".to_owned());
+    /// ```
     pub fn new(
         source_key: impl Into<String>,
         method: Method,

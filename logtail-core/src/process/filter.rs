@@ -29,7 +29,19 @@ use crate::{EventBatch, Parser};
 pub const NAME: &str = "processor_filter_regex_native";
 
 /// Options of `processor_filter_regex_native`.
+///
+/// Non-exhaustive: start from [`FilterOptions::default`] (no rules: every
+/// event passes) and set fields.
+///
+/// ```
+/// use logtail_core::process::filter::{FilterOptions, FilterParser};
+///
+/// let mut o = FilterOptions::default();
+/// o.include = vec![("level".to_owned(), "WARN|ERROR".to_owned())];
+/// let filter = FilterParser::new(o).unwrap();
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FilterOptions {
     /// `Include` (and `FilterKey`[i] → `FilterRegex`[i]): (field, pattern)
     /// pairs that must all match for the event to be kept.

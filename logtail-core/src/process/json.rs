@@ -35,7 +35,18 @@ use crate::{EventBatch, Parser};
 pub const NAME: &str = "processor_parse_json_native";
 
 /// Options of `processor_parse_json_native`.
+///
+/// Non-exhaustive: start from [`JsonOptions::default`] and set fields.
+///
+/// ```
+/// use logtail_core::process::json::JsonOptions;
+///
+/// let mut o = JsonOptions::default();
+/// o.source.source_key = "body".into();
+/// o.source.keep_source_on_success = true;
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JsonOptions {
     /// `SourceKey`, `KeepingSourceWhenParseFail`, `KeepingSourceWhenParseSucceed`,
     /// `RenamedSourceKey` and `CopingRawLog` (see [`SourceOptions`]; note our

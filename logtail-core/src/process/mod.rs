@@ -89,7 +89,10 @@ impl std::fmt::Display for DropReason {
 }
 
 /// The source-field options of the `processor_parse_*_native` processors.
+///
+/// Non-exhaustive: start from [`SourceOptions::default`] and set fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SourceOptions {
     /// `SourceKey` (default `content`).
     pub source_key: Arc<str>,

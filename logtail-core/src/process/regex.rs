@@ -48,7 +48,11 @@ use crate::{EventBatch, Parser};
 pub const NAME: &str = "processor_parse_regex_native";
 
 /// Options of `processor_parse_regex_native`.
+///
+/// Non-exhaustive: build it with [`RegexOptions::new`] and set the other
+/// fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RegexOptions {
     /// `SourceKey`, `KeepingSourceWhenParseFail`,
     /// `KeepingSourceWhenParseSucceed`, `RenamedSourceKey`, `CopingRawLog`.
@@ -62,7 +66,15 @@ pub struct RegexOptions {
 }
 
 impl RegexOptions {
-    /// Options with the default source handling.
+    /// Options with the default source handling, for the required `Regex`
+    /// and `Keys`.
+    ///
+    /// ```
+    /// use logtail_core::process::regex::RegexOptions;
+    ///
+    /// let mut o = RegexOptions::new(r"(\S+) (\S+)", vec!["ip".into(), "method".into()]);
+    /// o.source.keep_source_on_fail = false;
+    /// ```
     pub fn new(regex: impl Into<String>, keys: Vec<String>) -> Self {
         RegexOptions {
             source: SourceOptions::default(),

@@ -65,7 +65,12 @@ pub const DEFAULT_DISCARD_OLDER_THAN_SECS: u64 = 300;
 const YEAR_ROLLBACK_SECS: i64 = 86_400;
 
 /// Options of `processor_parse_timestamp_native`.
+///
+/// Non-exhaustive: build it with [`TimestampOptions::new`] and set the other
+/// fields. ([`TimestampOptions::default`] has an empty `SourceFormat`,
+/// which [`TimestampParser::new`] rejects until one is set.)
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimestampOptions {
     /// `SourceKey`: the field holding the time (default `content`).
     pub source_key: Arc<str>,
@@ -88,6 +93,27 @@ impl Default for TimestampOptions {
             source_timezone: None,
             source_year: None,
             discard_older_than_secs: DEFAULT_DISCARD_OLDER_THAN_SECS,
+        }
+    }
+}
+
+impl TimestampOptions {
+    /// Options for the required `SourceFormat`, with the defaults for the
+    /// rest: `SourceKey` `content`, UTC, no `SourceYear`, and
+    /// `DiscardOlderThanSecs` [`DEFAULT_DISCARD_OLDER_THAN_SECS`].
+    ///
+    /// ```
+    /// use logtail_core::process::timestamp::{TimestampOptions, TimestampParser};
+    ///
+    /// let mut o = TimestampOptions::new("%Y-%m-%d %H:%M:%S");
+    /// o.source_key = "time".into();
+    /// o.source_timezone = Some("GMT+08:00".to_owned());
+    /// let parser = TimestampParser::new(o).unwrap();
+    /// ```
+    pub fn new(source_format: impl Into<String>) -> Self {
+        TimestampOptions {
+            source_format: source_format.into(),
+            ..TimestampOptions::default()
         }
     }
 }

@@ -108,7 +108,17 @@ const SEGMENT_SUFFIX: &str = ".spill";
 const CHUNK: usize = 64 * 1024;
 
 /// Limits of a [`SpillQueue`].
+///
+/// Non-exhaustive: start from [`SpillOptions::default`] and set fields.
+///
+/// ```
+/// use logtail_core::spill::SpillOptions;
+///
+/// let mut o = SpillOptions::default();
+/// o.max_bytes = 256 << 20;
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SpillOptions {
     /// Most bytes the segment files may hold together (default 1 GiB).
     pub max_bytes: u64,

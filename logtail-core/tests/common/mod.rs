@@ -19,19 +19,15 @@ use logtail_core::{Checkpoint, EventBatch, Input, MemoryCheckpoint, Progress};
 
 /// Options with timings short enough for tests.
 pub fn opts(pattern: &Path) -> FileInputOptions {
-    FileInputOptions {
-        paths: PathsSpec {
-            file_paths: vec![pattern.to_string_lossy().into_owned()],
-            ..PathsSpec::default()
-        },
-        poll_interval: Duration::from_millis(20),
-        discovery_interval: Duration::from_millis(50),
-        close_rotated_after: Duration::from_millis(400),
-        copy_wait: Duration::from_millis(200),
-        flush_timeout: Duration::from_millis(300),
-        checkpoint_interval: Duration::from_millis(20),
-        ..FileInputOptions::default()
-    }
+    let mut o = FileInputOptions::default();
+    o.paths = PathsSpec::new(vec![pattern.to_string_lossy().into_owned()]);
+    o.poll_interval = Duration::from_millis(20);
+    o.discovery_interval = Duration::from_millis(50);
+    o.close_rotated_after = Duration::from_millis(400);
+    o.copy_wait = Duration::from_millis(200);
+    o.flush_timeout = Duration::from_millis(300);
+    o.checkpoint_interval = Duration::from_millis(20);
+    o
 }
 
 /// Polls `input` once, acknowledging every batch, and appends the lines to

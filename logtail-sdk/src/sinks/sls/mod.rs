@@ -129,23 +129,17 @@ impl SlsSink {
             .map_err(|e| SinkError::Other(format!("{name}: {e}")))?;
         let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let (buffer_dir, rejected_dir) = spill_dirs(dir);
-        let spill_opts = SpillOptions {
-            max_bytes: opts.disk_buffer_max_bytes,
-            ttl: opts.disk_buffer_ttl,
-            ..SpillOptions::default()
-        };
+        let mut spill_opts = SpillOptions::default();
+        spill_opts.max_bytes = opts.disk_buffer_max_bytes;
+        spill_opts.ttl = opts.disk_buffer_ttl;
+        let mut rejected_opts = spill_opts.clone();
+        rejected_opts.max_bytes = (opts.disk_buffer_max_bytes / 8).max(1 << 20);
         let open = |d: &Path, o: SpillOptions| {
             SpillQueue::open(d, o, Arc::clone(&clock))
                 .map_err(|e| SinkError::Other(format!("{name}: disk buffer: {e}")))
         };
-        let spill = open(&buffer_dir, spill_opts.clone())?;
-        let rejected = open(
-            &rejected_dir,
-            SpillOptions {
-                max_bytes: (opts.disk_buffer_max_bytes / 8).max(1 << 20),
-                ..spill_opts
-            },
-        )?;
+        let spill = open(&buffer_dir, spill_opts)?;
+        let rejected = open(&rejected_dir, rejected_opts)?;
         if !spill.is_empty() {
             tracing::info!(
                 sink = name,
