@@ -31,4 +31,5 @@ pub mod host;
 pub mod json;
 pub mod manager;
 pub mod pipeline;
+pub mod resources;
 pub mod sinks;
