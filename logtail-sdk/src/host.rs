@@ -303,15 +303,19 @@ unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
     if sa.is_null() {
         return None;
     }
-    match i32::from((*sa).sa_family) {
+    // SAFETY: non-null and valid (the caller's promise).
+    let family = unsafe { (*sa).sa_family };
+    match i32::from(family) {
         libc::AF_INET => {
-            let sin = &*(sa as *const libc::sockaddr_in);
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
             Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
                 sin.sin_addr.s_addr,
             ))))
         }
         libc::AF_INET6 => {
-            let sin6 = &*(sa as *const libc::sockaddr_in6);
+            // SAFETY: an AF_INET6 address is a sockaddr_in6.
+            let sin6 = unsafe { &*(sa as *const libc::sockaddr_in6) };
             Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
         }
         _ => None,

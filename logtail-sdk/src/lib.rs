@@ -22,6 +22,8 @@
 //! running.stop(std::time::Duration::from_secs(5));
 //! ```
 #![deny(missing_docs)]
+// Library code never unwraps outside data; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
 mod background;

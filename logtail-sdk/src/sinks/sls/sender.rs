@@ -54,7 +54,7 @@ impl SlsStats {
 
 /// What went wrong with one request.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// No HTTP answer (connect, reset, timeout).
     Network(String),
     /// SLS (or a proxy) answered with an error.
@@ -112,10 +112,10 @@ pub enum Outcome {
 /// new groups then go straight to the disk buffer (acknowledged at once, so
 /// checkpoints keep up and a crash re-reads little), and only the replayer
 /// probes SLS until it answers again.
-pub const DOWN_AFTER: u32 = 3;
+pub(crate) const DOWN_AFTER: u32 = 3;
 
 /// What the sink's threads share.
-pub struct Shared {
+pub(crate) struct Shared {
     pub(crate) opts: SlsOptions,
     pub(crate) name: String,
     credentials: RwLock<Credentials>,
@@ -167,7 +167,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     /// Everything a sender needs; `closing` stops its retries and pauses.
-    pub fn new(
+    pub(crate) fn new(
         name: String,
         opts: SlsOptions,
         credentials: Credentials,
@@ -236,7 +236,7 @@ impl Shared {
     }
 
     /// Records in the disk buffer.
-    pub fn buffered(&self) -> u64 {
+    pub(crate) fn buffered(&self) -> u64 {
         lock(&self.spill).as_ref().map_or(0, |q| q.len())
     }
 
@@ -247,7 +247,7 @@ impl Shared {
     }
 
     /// One PutLogs request.
-    pub fn send_once(&self, job: &Job) -> Result<(), Failure> {
+    pub(crate) fn send_once(&self, job: &Job) -> Result<(), Failure> {
         let creds = self
             .credentials
             .read()
@@ -396,7 +396,7 @@ impl Shared {
     }
 
     /// Whether SLS looks down (see [`DOWN_AFTER`]).
-    pub fn is_down(&self) -> bool {
+    pub(crate) fn is_down(&self) -> bool {
         self.failures_in_a_row.load(Ordering::Relaxed) >= DOWN_AFTER
     }
 
@@ -414,7 +414,7 @@ impl Shared {
     /// sent, refused, or its retry time is up; then it goes to the disk
     /// buffer. Whoever takes the group out of the slot finishes it, so a
     /// stopping sink can buffer a group whose request is still on the wire.
-    pub fn deliver(&self, slot: &Mutex<Option<Work>>) -> Outcome {
+    pub(crate) fn deliver(&self, slot: &Mutex<Option<Work>>) -> Outcome {
         let Some(job) = lock(slot).as_ref().map(|w| w.job.clone()) else {
             return Outcome::Failed;
         };
@@ -481,7 +481,7 @@ impl Shared {
     }
 
     /// Writes a group to the disk buffer and acknowledges it.
-    pub fn spill_job(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
+    pub(crate) fn spill_job(&self, job: &Job, created: SystemTime, acks: Acks) -> Outcome {
         match Self::store(&self.spill, job, created) {
             Ok(_) => {
                 self.stats.spilled_groups.fetch_add(1, Ordering::Relaxed);
@@ -543,7 +543,7 @@ impl Shared {
 
     /// One replay step: sends the oldest buffered group if the backend
     /// seems up. Returns whether there is more to do right away.
-    pub fn replay_one(&self, backoff: &mut Backoff) -> bool {
+    pub(crate) fn replay_one(&self, backoff: &mut Backoff) -> bool {
         let record = match Self::with_queue(&self.spill, |q| q.oldest()) {
             Ok(Some(r)) => r,
             Ok(None) => return false,
