@@ -3,7 +3,7 @@
 //! The runtime-agnostic core of logtail-rs: the event model, the trait
 //! seams ([`Input`], [`Parser`], [`Checkpoint`], [`Sink`]), and the file
 //! collection engine (discovery, mmap tailing, line framing, rotation
-//! detection) in [`file`].
+//! detection) in [`file`](mod@file).
 //!
 //! The default feature `sls` adds the SLS PutLogs wire format (`sls`) and
 //! the durable disk queue of undeliverable batches (`spill`); without it

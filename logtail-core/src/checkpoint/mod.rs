@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::file::{FileId, Signature};
 
-pub use file_store::{decode, encode, FileCheckpoint, Recovery};
+// The file format's codec is public for the fuzz targets only.
+#[doc(hidden)]
+pub use file_store::{decode, encode};
+pub use file_store::{FileCheckpoint, Recovery};
 
 /// The acknowledged position of one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

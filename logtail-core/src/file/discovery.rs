@@ -189,6 +189,7 @@ impl PathsProvider for PathMatcher {
 
 /// Whether a path component `name` matches `pattern`: `*` matches any run of
 /// bytes except `/`, `?` exactly one byte except `/`, anything else itself.
+#[doc(hidden)] // public for the fuzz targets only; not part of the API
 pub fn component_matches(pattern: &[u8], name: &[u8]) -> bool {
     // `/` is matched only literally, so split both sides on it and match the
     // pieces pairwise; names normally have no `/` and this is one piece.

@@ -382,6 +382,7 @@ fn is_separator(gap: Option<&[u8]>) -> bool {
 /// Appends the lines to `out` joined as in the file: the original
 /// separator where it is `\n`, `\r\n` or nothing, a `\n` where bytes were
 /// dropped in between.
+#[doc(hidden)] // public for the fuzz targets only; not part of the API
 pub fn join_lines(buf: &[u8], lines: &[Range<usize>], out: &mut Vec<u8>) {
     for (i, l) in lines.iter().enumerate() {
         if i > 0 {

@@ -43,7 +43,7 @@ pub const NAME: &str = "processor_filter_regex_native";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FilterOptions {
-    /// `Include` (and `FilterKey`[i] → `FilterRegex`[i]): (field, pattern)
+    /// `Include` (and `FilterKey[i]` → `FilterRegex[i]`): (field, pattern)
     /// pairs that must all match for the event to be kept.
     pub include: Vec<(String, String)>,
     /// `Exclude`: (field, pattern) pairs; any match drops the event.

@@ -78,6 +78,7 @@
 //! delivering a record: [`SpillQueue::remove`] of a record evicted in the
 //! meantime is a no-op.
 
+#[doc(hidden)] // the record codec is public for the fuzz targets only
 pub mod record;
 
 use std::collections::VecDeque;
