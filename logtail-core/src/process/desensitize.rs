@@ -23,6 +23,7 @@
 use std::str::FromStr;
 
 use bytes::Bytes;
+#[cfg(feature = "md5")]
 use md5::{Digest, Md5};
 use regex_automata::meta;
 use regex_automata::util::captures::Captures;
@@ -117,6 +118,9 @@ pub enum DesensitizeError {
     /// `Method` is not `const` or `md5`.
     #[error("Method: expected const or md5, got {0:?}")]
     Method(String),
+    /// `Method: md5` in a build without logtail-core's `md5` feature.
+    #[error("Method: md5 needs logtail-core's cargo feature `md5` (on by default)")]
+    Md5Unavailable,
     /// `ReplacingString` missing with `Method: const`.
     #[error("ReplacingString: required when Method is const")]
     MissingReplacingString,
@@ -183,7 +187,8 @@ impl DesensitizeParser {
             message,
         })?;
         let rewrite = match options.method {
-            Method::Md5 => Vec::new(),
+            Method::Md5 if cfg!(feature = "md5") => Vec::new(),
+            Method::Md5 => return Err(DesensitizeError::Md5Unavailable),
             Method::Const => {
                 let s = options
                     .replacing_string
@@ -311,6 +316,7 @@ impl DesensitizeParser {
 }
 
 /// Lowercase hex MD5, as LoongCollector's `CalcMD5`.
+#[cfg(feature = "md5")]
 fn md5_hex(data: &[u8]) -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Md5::digest(data);
@@ -320,6 +326,12 @@ fn md5_hex(data: &[u8]) -> [u8; 32] {
         out[2 * i + 1] = HEX[usize::from(b & 15)];
     }
     out
+}
+
+/// Never called: without the `md5` feature `Method: md5` does not build.
+#[cfg(not(feature = "md5"))]
+fn md5_hex(_data: &[u8]) -> [u8; 32] {
+    [b'0'; 32]
 }
 
 /// Parses an RE2 rewrite string: `\0`…`\9` are groups, `\\` a backslash;
@@ -391,6 +403,7 @@ mod tests {
         DesensitizeParser::new(o).unwrap()
     }
 
+    #[cfg(feature = "md5")]
     fn md5(before: &str, pat: &str, all: bool) -> DesensitizeParser {
         let mut o = DesensitizeOptions::new(CONTENT, Method::Md5, before, pat);
         o.replacing_all = all;
@@ -434,6 +447,17 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "md5"))]
+    fn md5_without_the_feature_is_a_config_error() {
+        let o = DesensitizeOptions::new(CONTENT, Method::Md5, "psw=", r"[^,]+");
+        assert_eq!(
+            DesensitizeParser::new(o).err(),
+            Some(DesensitizeError::Md5Unavailable)
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "md5")]
     fn md5_method() {
         // md5("123abc") = 9f1c050ad0d6e4d1...: checked against md5sum.
         let mut p = md5("psw=", r"[^,]+", true);
@@ -451,11 +475,13 @@ mod tests {
         assert_eq!(md5("", "x*", true).desensitize(b"abc"), None);
     }
 
+    #[cfg(feature = "md5")]
     fn hex(s: &str) -> String {
         String::from_utf8(md5_hex(s.as_bytes()).to_vec()).unwrap()
     }
 
     #[test]
+    #[cfg(feature = "md5")]
     fn md5_hex_known_values() {
         assert_eq!(hex(""), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(hex("a"), "0cc175b9c0f1b6a831c399e269772661");
@@ -543,6 +569,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "md5")]
     fn one_mib_field() {
         let big = "s".repeat(1 << 20);
         let mut p = md5("k=", r"\w+", true);
