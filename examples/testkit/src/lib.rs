@@ -22,6 +22,7 @@ pub use logtail_sls_receiver as sls_receiver;
 pub const TAIL_ALL_KB: u64 = 10_485_760;
 
 /// A temp dir laid out as the agent tests use it.
+#[derive(Debug)]
 pub struct Env {
     /// The directory (removed when dropped).
     pub tmp: tempfile::TempDir,
@@ -89,6 +90,7 @@ impl Env {
 
 /// A running `logtail-agent`; killed (SIGKILL) if dropped while alive, so
 /// a failing test leaves no process behind.
+#[derive(Debug)]
 pub struct Agent {
     /// The process.
     pub child: Child,
@@ -320,6 +322,7 @@ pub struct WriterPlan {
 }
 
 /// A thread appending `seq=…` lines at a steady pace.
+#[derive(Debug)]
 pub struct SeqWriter {
     /// Lines written so far.
     pub written: Arc<AtomicU64>,
@@ -401,6 +404,7 @@ impl Drop for SeqWriter {
 }
 
 /// Reads `out.jsonl` incrementally (only complete lines) and keeps counts.
+#[derive(Debug)]
 pub struct OutReader {
     path: PathBuf,
     offset: u64,
@@ -571,6 +575,7 @@ pub fn checkpoint_offset(data_dir: &Path, name: &str, file: &Path) -> Option<u64
 }
 
 /// A running config server process; killed when dropped.
+#[derive(Debug)]
 pub struct ConfigServerProc {
     /// The process.
     pub child: Child,

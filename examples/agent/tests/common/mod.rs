@@ -1,5 +1,6 @@
 //! The shared helpers of the agent-level tests (logtail-testkit), and the
 //! agent binary Cargo built for this test run.
+#![allow(unreachable_pub)] // shared by the test files, not an API
 
 pub use logtail_testkit::*;
 
