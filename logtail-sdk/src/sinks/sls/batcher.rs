@@ -354,14 +354,20 @@ impl Batcher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::Bytes;
     use crossbeam_channel::Receiver;
     use logtail_core::ack::{Ack, BatchId};
     use logtail_core::Timestamp;
 
-    fn batch(seq: u64, events: usize, tx: &crossbeam_channel::Sender<Ack>) -> EventBatch {
+    /// A batch of `events` lines of one file, acknowledged on `tx` (also
+    /// used by the sink's tests).
+    pub(crate) fn batch(
+        seq: u64,
+        events: usize,
+        tx: &crossbeam_channel::Sender<Ack>,
+    ) -> EventBatch {
         EventBatch {
             source: Arc::new(SourceTags {
                 path: "/var/log/a.log".into(),

@@ -484,7 +484,6 @@ mod tests {
     use crossbeam_channel::Receiver as AckRx;
     use logtail_core::ack::{Ack, AckToken, BatchId};
     use logtail_core::sls::{CompressType, Credentials};
-    use logtail_core::{Event, SourceTags, Timestamp};
 
     /// A sink whose endpoint refuses connections (nothing listens on port
     /// 9), with one sender.
@@ -510,24 +509,7 @@ mod tests {
     }
 
     fn one_event_batch(seq: u64, tx: &Sender<Ack>) -> EventBatch {
-        EventBatch {
-            source: Arc::new(SourceTags {
-                path: "/var/log/a.log".into(),
-                dev: 1,
-                inode: 2,
-                config: "c".into(),
-            }),
-            bytes: 0,
-            ack: AckToken::new(BatchId { source: 1, seq }, tx.clone()),
-            events: vec![Event::line(
-                Bytes::from(format!("line {seq}")),
-                seq,
-                Timestamp {
-                    secs: 1_700_000_000,
-                    nanos: 0,
-                },
-            )],
-        }
+        super::batcher::tests::batch(seq, 1, tx)
     }
 
     /// Flushes (as an idle pipeline does) until an acknowledgement comes.
