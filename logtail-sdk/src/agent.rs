@@ -438,6 +438,9 @@ pub struct AgentOptions {
     pub credentials: CredentialSource,
     /// How long one pipeline's stop may take ([`STOP_TIMEOUT`]).
     pub stop_timeout: Duration,
+    /// The read throttle every pipeline obeys (set by a
+    /// [`Monitor`](crate::resources::Monitor) under a CPU limit).
+    pub read_gate: crate::resources::ReadGate,
 }
 
 impl AgentOptions {
@@ -456,6 +459,7 @@ impl AgentOptions {
             identity: IdentitySources::default(),
             credentials: CredentialSource::Env,
             stop_timeout: STOP_TIMEOUT,
+            read_gate: Default::default(),
         }
     }
 }
@@ -510,6 +514,7 @@ impl Agent {
         let mut ctx = BuildContext::new(&data_dir);
         ctx.identity_sources = options.identity.clone();
         ctx.credentials = options.credentials.clone();
+        ctx.read_gate = options.read_gate.clone();
         let mut manager = PipelineManager::new(ctx, options.stop_timeout);
         let mut local = LocalConfigs::new(options.configs.clone(), options.config_dir.clone());
         let remote = !options.config_servers.is_empty();

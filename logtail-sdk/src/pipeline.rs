@@ -24,6 +24,7 @@ use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
 use crate::background::{stop_signal, StopSignal, Stopper};
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
+use crate::resources::ReadGate;
 use crate::sinks::sls::{CredentialSource, HostInfo, SlsSink};
 use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
 
@@ -42,6 +43,9 @@ pub struct BuildContext {
     pub clock: Option<Arc<dyn logtail_core::spill::Clock>>,
     /// Where the host's authorised accounts are read (for `AliUid`).
     pub identity_sources: crate::host::IdentitySources,
+    /// The delay the pipelines' inputs sleep before each poll, set by a
+    /// [`Monitor`](crate::resources::Monitor) under a CPU limit.
+    pub read_gate: crate::resources::ReadGate,
 }
 
 impl BuildContext {
@@ -53,6 +57,7 @@ impl BuildContext {
             host: HostInfo::detect(),
             clock: None,
             identity_sources: Default::default(),
+            read_gate: Default::default(),
         }
     }
 
@@ -164,6 +169,7 @@ pub struct Pipeline {
     input: Box<dyn Input>,
     parsers: Vec<Box<dyn Parser>>,
     sinks: Vec<Box<dyn Sink>>,
+    read_gate: ReadGate,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -196,7 +202,15 @@ impl Pipeline {
             input,
             parsers,
             sinks,
+            read_gate: ReadGate::default(),
         }
+    }
+
+    /// Makes the input sleep the gate's delay before each poll (a CPU
+    /// limit's throttle; see [`crate::resources::Monitor`]).
+    pub fn with_read_gate(mut self, gate: ReadGate) -> Self {
+        self.read_gate = gate;
+        self
     }
 
     /// Builds the pipeline a config describes; its checkpoints live in
@@ -210,7 +224,8 @@ impl Pipeline {
     pub fn build(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<Pipeline, BuildError> {
         let (input, parsers) = Self::build_front(cfg, ctx)?;
         let sinks = Self::build_flushers(cfg, ctx)?;
-        Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks))
+        Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
+            .with_read_gate(ctx.read_gate.clone()))
     }
 
     /// Builds the input and processors a config describes, and sends what
@@ -237,7 +252,8 @@ impl Pipeline {
         sinks: Vec<Box<dyn Sink>>,
     ) -> Result<Pipeline, BuildError> {
         let (input, parsers) = Self::build_front(cfg, ctx)?;
-        Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks))
+        Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
+            .with_read_gate(ctx.read_gate.clone()))
     }
 
     /// The input and the processors of a config.
@@ -340,6 +356,7 @@ impl Pipeline {
             mut input,
             mut parsers,
             sinks,
+            read_gate,
         } = self;
         // The input stops reading when `stop` drops; sinks still retrying
         // give their batches up when `abandon` drops.
@@ -376,7 +393,16 @@ impl Pipeline {
         let (done_tx, done_rx) = bounded::<Duration>(1);
         let input_thread = std::thread::Builder::new()
             .name(format!("input:{name}"))
-            .spawn(move || run_input(&pname, input.as_mut(), in_tx, &stopping, done_rx))
+            .spawn(move || {
+                run_input(
+                    &pname,
+                    input.as_mut(),
+                    in_tx,
+                    &stopping,
+                    done_rx,
+                    &read_gate,
+                )
+            })
             .map_err(|source| BuildError::Thread {
                 name: name.clone(),
                 source,
@@ -511,11 +537,17 @@ fn run_input(
     tx: Sender<EventBatch>,
     stop: &StopSignal,
     settle: Receiver<Duration>,
+    gate: &ReadGate,
 ) -> StopReport {
     let mut emit = ChannelEmit { tx: Some(tx), stop };
     let mut error = None;
     let mut last_error_log: Option<Instant> = None;
     while !stop.is_stopped() {
+        // A CPU limit slows reading down; a stop wakes the sleep at once.
+        let delay = gate.delay();
+        if !delay.is_zero() && !stop.sleep(delay) {
+            break;
+        }
         match input.poll(&mut emit) {
             Ok(Progress::Busy) => {}
             Ok(Progress::Idle) => input.wait(Duration::from_millis(250)),

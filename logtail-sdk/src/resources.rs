@@ -1,6 +1,7 @@
-//! Self-protection, the pieces without I/O policy: the agent's resource
-//! limits as LoongCollector users set them, how the process measures
-//! itself, the read throttle, and the rule that decides a restart.
+//! Self-protection: the agent's resource limits as LoongCollector users
+//! set them, how the process measures itself, the read throttle every
+//! pipeline obeys ([`ReadGate`]), the rule that decides a restart, and the
+//! [`Monitor`] thread that runs them.
 //!
 //! - [`Limits::resolve`]: `--cpu-limit`, `--mem-limit`, `--max-send-rate`,
 //!   else the environment variables LoongCollector reads (`cpu_usage_limit`
@@ -17,7 +18,11 @@
 //!   30 s), or RSS above 5 × the memory limit at any check, means a
 //!   graceful restart.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
 
 /// What the agent may use of the host.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -316,7 +321,8 @@ impl Default for SelfSampler {
 /// milliseconds (4 MiB at about 1 GB/s), so one step already spans most of
 /// the range: such a controller swings between full speed and a crawl. This
 /// one is proportional: CPU ≈ cost ÷ (cost + delay), so scaling the delay by
-/// CPU ÷ limit (each second at most ×4 or ÷2) converges on the limit.
+/// CPU ÷ target (at most ×8 or ÷2 a step) converges on the target, 85 % of
+/// the limit, which leaves room for the burst before the first step.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ReadThrottle {
     delay: Duration,
@@ -328,16 +334,26 @@ impl ReadThrottle {
     /// The longest delay before a read.
     pub const MAX: Duration = Duration::from_secs(1);
 
-    /// Adjusts the delay from the last second's CPU (in cores) and the limit.
+    /// The share of the limit aimed at.
+    pub const TARGET: f64 = 0.85;
+
+    /// Adjusts the delay from the CPU (in cores) since the last update and
+    /// the limit.
     pub fn update(&mut self, cpu_cores: f64, limit: f64) {
-        let level = if limit > 0.0 { cpu_cores / limit } else { 0.0 };
+        let level = if limit > 0.0 {
+            cpu_cores / (limit * Self::TARGET)
+        } else {
+            0.0
+        };
         if self.delay.is_zero() {
-            if level > 1.0 {
-                self.delay = Self::START;
+            if cpu_cores > limit {
+                // Proportional from the start: far over the limit, far
+                // from full speed.
+                self.delay = Self::START.mul_f64(level.min(100.0)).min(Self::MAX);
             }
             return;
         }
-        let next = self.delay.as_secs_f64() * level.clamp(0.5, 4.0);
+        let next = self.delay.as_secs_f64() * level.clamp(0.5, 8.0);
         self.delay = if next < 0.001 {
             Duration::ZERO
         } else {
@@ -348,6 +364,118 @@ impl ReadThrottle {
     /// How long to sleep before the next read.
     pub fn delay(&self) -> Duration {
         self.delay
+    }
+}
+
+/// The delay every pipeline's input sleeps before each poll, shared
+/// between the [`Monitor`] that sets it and the pipelines that obey it
+/// ([`BuildContext::read_gate`](crate::pipeline::BuildContext::read_gate)).
+/// Clones share the delay. Zero (the default) reads at full speed.
+#[derive(Debug, Clone, Default)]
+pub struct ReadGate(Arc<AtomicU64>);
+
+impl ReadGate {
+    /// Sets the delay.
+    pub fn set(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+
+    /// The delay now.
+    pub fn delay(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// A thread that measures the process four times a second (ten while it
+/// reads at full speed, so that a catch-up's first burst is short), throttles
+/// reading through a [`ReadGate`] when CPU is over the limit, and applies
+/// the [`RestartRule`] at its interval; a restart cause is sent once on the
+/// given channel (the agent then stops gracefully and exits for a restart).
+/// Stops when dropped.
+#[derive(Debug)]
+pub struct Monitor {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Monitor {
+    /// How often the throttle is adjusted while it throttles.
+    pub const TICK: Duration = Duration::from_millis(250);
+    /// How often CPU is looked at while reading at full speed.
+    pub const FAST_TICK: Duration = Duration::from_millis(100);
+
+    /// Starts the thread.
+    ///
+    /// # Errors
+    ///
+    /// The thread could not be started.
+    pub fn start(
+        limits: Limits,
+        gate: ReadGate,
+        mut rule: RestartRule,
+        restart: Sender<RestartCause>,
+    ) -> std::io::Result<Monitor> {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+        let thread = std::thread::Builder::new()
+            .name("monitor".into())
+            .spawn(move || {
+                let mut sampler = SelfSampler::new();
+                let mut throttle = ReadThrottle::default();
+                let started = Instant::now();
+                let mut next_check = started + rule.interval;
+                let mut check_cpu = (0.0f64, 0u32);
+                let _ = sampler.sample(started);
+                loop {
+                    let tick = if throttle.delay().is_zero() {
+                        Self::FAST_TICK
+                    } else {
+                        Self::TICK
+                    };
+                    match stopped.recv_timeout(tick) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    let now = Instant::now();
+                    let Ok(sample) = sampler.sample(now) else {
+                        continue;
+                    };
+                    let before = throttle.delay();
+                    throttle.update(sample.cpu_cores, limits.cpu_cores);
+                    gate.set(throttle.delay());
+                    if before.is_zero() != throttle.delay().is_zero() {
+                        if throttle.delay().is_zero() {
+                            tracing::info!(limit = limits.cpu_cores, "CPU under the limit: reading at full speed again");
+                        } else {
+                            tracing::info!(cpu = format!("{:.2}", sample.cpu_cores), limit = limits.cpu_cores, "CPU over the limit: slowing reading down (lines are delayed, not dropped)");
+                        }
+                    }
+                    check_cpu = (check_cpu.0 + sample.cpu_cores, check_cpu.1 + 1);
+                    if now >= next_check {
+                        let mean = check_cpu.0 / f64::from(check_cpu.1.max(1));
+                        check_cpu = (0.0, 0);
+                        next_check = now + rule.interval;
+                        if let Some(cause) = rule.check(&limits, mean, sample.rss_bytes) {
+                            tracing::error!("restarting: {cause}");
+                            let _ = restart.send(cause);
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(Monitor {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -591,10 +719,11 @@ mod tests {
         let mut t = ReadThrottle::default();
         t.update(0.1, 1.0);
         assert_eq!(t.delay(), Duration::ZERO);
+        // 2 cores against 1: level 2 / 0.85, so 10 ms × 2.35.
         t.update(2.0, 1.0);
-        assert_eq!(t.delay(), ReadThrottle::START);
-        t.update(2.0, 1.0);
-        assert_eq!(t.delay(), Duration::from_millis(20));
+        assert_eq!(t.delay().as_millis(), 23);
+        t.update(0.85, 1.0);
+        assert_eq!(t.delay().as_millis(), 23);
         for _ in 0..20 {
             t.update(50.0, 1.0);
         }

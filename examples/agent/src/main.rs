@@ -29,6 +29,7 @@ use signal_hook::iterator::Signals;
 use logtail_sdk::agent::{self, Agent, AgentOptions, Control};
 use logtail_sdk::config::{ConfigError, PipelineConfig};
 use logtail_sdk::host::IdentitySources;
+use logtail_sdk::resources::{LimitFlags, Limits, Monitor, ReadGate, RestartRule};
 use logtail_sdk::sinks::sls::CredentialSource;
 
 #[derive(clap::Parser, Debug)]
@@ -79,6 +80,21 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     identity_refresh_secs: f64,
     /// Log filter for the agent's own log on stderr (or set RUST_LOG).
+    /// CPU limit in cores (default 2.0, or `cpu_usage_limit` /
+    /// `LOONG_CPU_USAGE_LIMIT`): reading slows down above it, and 10
+    /// consecutive 30 s checks above it restart the agent (exit code 3).
+    #[arg(long, value_name = "CORES")]
+    cpu_limit: Option<f64>,
+    /// Memory (RSS) limit in MB (default 2048, or `mem_usage_limit` /
+    /// `LOONG_MEM_USAGE_LIMIT`): 10 consecutive checks above it, or once
+    /// above 5 times it, restart the agent (exit code 3).
+    #[arg(long, value_name = "MB")]
+    mem_limit: Option<u64>,
+    /// Seconds between limit checks (30) and how many in a row restart (10).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    limit_check_secs: f64,
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    limit_checks: u32,
     #[arg(long, default_value = "info")]
     log_level: String,
 }
@@ -88,7 +104,19 @@ fn main() -> ExitCode {
     init_logging(&args.log_level);
     agent::raise_fd_limit();
 
+    let mut flags = LimitFlags::default();
+    flags.cpu_cores = args.cpu_limit;
+    flags.mem_mb = args.mem_limit;
+    let limits = match Limits::resolve(flags, &|k| std::env::var(k).ok()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("logtail-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut options = AgentOptions::new(args.data_dir.clone());
+    let read_gate = ReadGate::default();
+    options.read_gate = read_gate.clone();
     options.configs = args.configs.clone();
     options.config_dir = args.config_dir.clone();
     options.config_servers = args.config_servers.clone();
@@ -135,6 +163,7 @@ fn main() -> ExitCode {
         }
     };
     let (control_tx, control) = crossbeam_channel::unbounded();
+    let control_tx_for_monitor = control_tx.clone();
     let signal_handle = signals.handle();
     let signal_thread = std::thread::spawn(move || {
         let mut signals = signals;
@@ -159,19 +188,50 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing::info!(pipelines = running.pipelines().len(), data_dir = %running.data_dir().display(), "logtail-agent started");
+    tracing::info!(pipelines = running.pipelines().len(), data_dir = %running.data_dir().display(), cpu_limit = limits.cpu_cores, mem_limit_mb = limits.mem_mb, "logtail-agent started");
+    // Over a limit for too long: stop as on SIGTERM (deliver, checkpoint),
+    // then exit with RESTART_EXIT for whoever restarts the agent.
+    let (restart_tx, restart_rx) = crossbeam_channel::bounded(1);
+    let rule = RestartRule::new(
+        args.limit_checks,
+        Duration::from_secs_f64(args.limit_check_secs.max(0.25)),
+    );
+    let monitor = match Monitor::start(limits, read_gate, rule, restart_tx) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!("cannot start the resource monitor: {e}; running without limits");
+            None
+        }
+    };
+    let restart_control = control_tx_for_monitor;
+    let restart_watch = std::thread::spawn(move || {
+        let cause = restart_rx.recv().ok();
+        if cause.is_some() {
+            let _ = restart_control.send(Control::Stop);
+        }
+        cause
+    });
     running.run(&control);
 
     drop(stop_demo);
     running.stop();
+    drop(monitor);
+    let restart = restart_watch.join().ok().flatten();
     signal_handle.close();
     let _ = signal_thread.join();
     if let Some(t) = demo_writer {
         let _ = t.join();
     }
+    if let Some(cause) = restart {
+        tracing::warn!("stopped for a restart: {cause}");
+        return ExitCode::from(RESTART_EXIT);
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
+
+/// The exit code of a stop made for a restart (a limit exceeded too long).
+const RESTART_EXIT: u8 = 3;
 
 /// The embedded default: tail the demo log this agent writes itself and
 /// print the events on stdout.

@@ -1,0 +1,160 @@
+//! Resource limits at the agent level: `--cpu-limit` slows a catch-up down
+//! to the limit (the agent's own CPU, read from /proc by the test, averaged
+//! over every 10 s window, or over the whole catch-up when it is shorter)
+//! and every line still arrives; limits that cannot
+//! be used stop the start with exit code 2 and say why.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LINE: usize = 200;
+
+/// User + system ticks of `pid` (fields 14 and 15 of /proc/PID/stat).
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut f = rest.split_ascii_whitespace();
+    let u: u64 = f.nth(11)?.parse().ok()?;
+    let st: u64 = f.next()?.parse().ok()?;
+    Some(u + st)
+}
+
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+#[test]
+fn cpu_limit_slows_a_catch_up_to_the_limit_and_loses_nothing() {
+    const LIMIT: f64 = 0.1;
+    let env = Env::new();
+    // A 300 MB backlog, read whole at start (TailSizeKB): about 1.5 s of
+    // CPU at full speed, so more than 10 s at the limit.
+    let lines = 300 * 1024 * 1024 / (LINE as u64 + 1);
+    {
+        let mut f = std::fs::File::create(env.logs.join("app.log")).unwrap();
+        let mut buf = Vec::with_capacity(8 << 20);
+        for seq in 0..lines {
+            buf.extend_from_slice(seq_line(seq, LINE).as_bytes());
+            buf.push(b'\n');
+            if buf.len() >= 8 << 20 {
+                f.write_all(&buf).unwrap();
+                buf.clear();
+            }
+        }
+        f.write_all(&buf).unwrap();
+    }
+    env.write_config(&["*.log"], &format!("    TailSizeKB: {TAIL_ALL_KB}\n"));
+    let mut agent = Agent::spawn(AGENT, &[&env.config], &env.data, &["--cpu-limit", "0.1"]);
+    let pid = agent.pid();
+    let hz = ticks_per_sec();
+    let t0 = Instant::now();
+    let mut samples = vec![(0.0f64, cpu_ticks(pid).unwrap_or(0))];
+    let mut out = OutReader::new(&env.out, LINE);
+    let deadline = t0 + Duration::from_secs(240);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        if let Some(t) = cpu_ticks(pid) {
+            samples.push((t0.elapsed().as_secs_f64(), t));
+        }
+        out.update();
+        if out.distinct_below(lines) == lines {
+            break;
+        }
+        agent.assert_alive("during the catch-up");
+    }
+    let took = t0.elapsed();
+    let report = wait_all_arrived(&mut out, lines, Duration::from_secs(5));
+    agent.terminate();
+    // Mean CPU over every 10 s window of the catch-up (the whole catch-up
+    // if it is shorter).
+    let span = samples.last().map_or(0.0, |s| s.0).min(10.0) - 0.01;
+    let mut worst = 0.0f64;
+    let mut windows = 0;
+    for (i, &(t_start, c_start)) in samples.iter().enumerate() {
+        if let Some(&(t_end, c_end)) = samples[i..].iter().find(|(t, _)| *t >= t_start + span) {
+            let mean = (c_end - c_start) as f64 / hz / (t_end - t_start);
+            worst = worst.max(mean);
+            windows += 1;
+        }
+    }
+    let total_cpu = samples.last().map_or(0, |s| s.1) as f64 / hz;
+    eprintln!(
+        "--cpu-limit {LIMIT}: {lines} lines ({} MB) in {took:?}, agent CPU {total_cpu:.2} s, worst 10 s mean {worst:.3} cores over {windows} windows; {report:?}",
+        lines * (LINE as u64 + 1) / 1_000_000
+    );
+    assert_eq!((report.lost, report.duplicated), (0, 0), "{report:?}");
+    assert!(windows >= 1, "no window measured");
+    // Throttled: it took far longer than its CPU time.
+    assert!(
+        took.as_secs_f64() >= 3.0 * total_cpu,
+        "{took:?} for {total_cpu:.2} s of CPU: not held back"
+    );
+    assert!(
+        worst <= 1.25 * LIMIT,
+        "a 10 s window averaged {worst:.3} cores (limit {LIMIT})\nstderr:\n{}",
+        agent.stderr()
+    );
+    assert!(
+        agent.stderr().contains("slowing reading down"),
+        "stderr:\n{}",
+        agent.stderr()
+    );
+}
+
+fn start_error(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("app.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "inputs:\n  - Type: input_file\n    FilePaths: [{}/*.log]\nflushers:\n  - Type: flusher_blackhole\n",
+            tmp.path().display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(AGENT);
+    cmd.arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .args(args)
+        .env_remove("cpu_usage_limit")
+        .env_remove("mem_usage_limit")
+        .env_remove("LOONG_CPU_USAGE_LIMIT")
+        .env_remove("LOONG_MEM_USAGE_LIMIT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unusable_limits_stop_the_start_and_say_why() {
+    let (code, err) = start_error(&["--cpu-limit", "0.01"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--cpu-limit: 0.01 is out of range"), "{err}");
+    let (code, err) = start_error(&[], &[("LOONG_MEM_USAGE_LIMIT", "lots")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("LOONG_MEM_USAGE_LIMIT: \"lots\" is not a number"),
+        "{err}"
+    );
+    let (code, err) = start_error(&[], &[("mem_usage_limit", "64")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("mem_usage_limit: 64 is out of range"), "{err}");
+}
