@@ -424,7 +424,10 @@ impl Monitor {
                 let mut throttle = ReadThrottle::default();
                 let started = Instant::now();
                 let mut next_check = started + rule.interval;
-                let mut check_cpu = (0.0f64, 0u32);
+                // CPU-seconds and seconds since the last check: its mean
+                // weighs each tick by its length (ticks are 100 or 250 ms).
+                let mut check_cpu = (0.0f64, 0.0f64);
+                let mut last_tick = started;
                 let _ = sampler.sample(started);
                 loop {
                     let tick = if throttle.delay().is_zero() {
@@ -450,10 +453,16 @@ impl Monitor {
                             tracing::info!(cpu = format!("{:.2}", sample.cpu_cores), limit = limits.cpu_cores, "CPU over the limit: slowing reading down (lines are delayed, not dropped)");
                         }
                     }
-                    check_cpu = (check_cpu.0 + sample.cpu_cores, check_cpu.1 + 1);
+                    let secs = now.duration_since(last_tick).as_secs_f64();
+                    last_tick = now;
+                    check_cpu = (check_cpu.0 + sample.cpu_cores * secs, check_cpu.1 + secs);
                     if now >= next_check {
-                        let mean = check_cpu.0 / f64::from(check_cpu.1.max(1));
-                        check_cpu = (0.0, 0);
+                        let mean = if check_cpu.1 > 0.0 {
+                            check_cpu.0 / check_cpu.1
+                        } else {
+                            0.0
+                        };
+                        check_cpu = (0.0, 0.0);
                         next_check = now + rule.interval;
                         if let Some(cause) = rule.check(&limits, mean, sample.rss_bytes) {
                             tracing::error!("restarting: {cause}");
