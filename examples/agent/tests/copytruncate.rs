@@ -77,19 +77,14 @@ fn mkfifo(path: &Path) {
     assert_eq!(rc, 0, "mkfifo {}", path.display());
 }
 
-/// The config: `patterns` (relative to `logs/`) into `sink`, with extra
-/// input options (YAML lines indented by 4).
+/// The config: `patterns` (relative to `logs/`) into `sink`, files present
+/// at start read whole, with extra input options (YAML lines indented by 4).
 fn write_config(env: &Env, patterns: &[&str], extra: &str, sink: &Path) {
-    let paths: Vec<String> = patterns
-        .iter()
-        .map(|p| format!("      - {}", env.logs.join(p).display()))
-        .collect();
-    let text = format!(
-        "inputs:\n  - Type: input_file\n    FilePaths:\n{}\n    TailSizeKB: {TAIL_ALL_KB}\n{extra}flushers:\n  - Type: flusher_file\n    FilePath: {}\n",
-        paths.join("\n"),
-        sink.display()
+    env.write_config_to(
+        patterns,
+        &format!("    TailSizeKB: {TAIL_ALL_KB}\n{extra}"),
+        sink,
     );
-    std::fs::write(&env.config, text).unwrap();
 }
 
 fn lines(from: u64, to: u64) -> Vec<u8> {

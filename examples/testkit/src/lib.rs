@@ -70,6 +70,12 @@ impl Env {
     /// flusher_file `out.jsonl`; `extra` is appended to the input's options
     /// (YAML lines indented by 4).
     pub fn write_config(&self, patterns: &[&str], extra: &str) {
+        self.write_config_to(patterns, extra, &self.out);
+    }
+
+    /// Like [`Env::write_config`], with flusher_file writing to `sink`
+    /// (a FIFO, for a slow sink) instead of `out.jsonl`.
+    pub fn write_config_to(&self, patterns: &[&str], extra: &str, sink: &Path) {
         let paths: Vec<String> = patterns
             .iter()
             .map(|p| format!("      - {}", self.logs.join(p).display()))
@@ -77,7 +83,7 @@ impl Env {
         let text = format!(
             "inputs:\n  - Type: input_file\n    FilePaths:\n{}\n{extra}flushers:\n  - Type: flusher_file\n    FilePath: {}\n",
             paths.join("\n"),
-            self.out.display()
+            sink.display()
         );
         std::fs::write(&self.config, text).unwrap();
     }
