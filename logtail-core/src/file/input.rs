@@ -277,8 +277,9 @@ struct Retired {
     since: Instant,
     unread: u64,
     path: PathBuf,
-    /// Searches for a copy outside the patterns done so far.
-    searches: u8,
+    /// Looked for a copy outside the patterns already (once more before
+    /// it expires).
+    searched: bool,
     /// Truncated while not open (seen at a checkpoint): how much was
     /// unread is not known.
     while_closed: bool,
@@ -1070,7 +1071,7 @@ impl FileInput {
                     since: now,
                     unread,
                     path: path.clone(),
-                    searches: 0,
+                    searched: false,
                     while_closed: false,
                 },
             );
@@ -1257,7 +1258,7 @@ impl FileInput {
                 since: now,
                 unread: 0,
                 path: PathBuf::from(&p.path),
-                searches: 0,
+                searched: false,
                 while_closed: true,
             },
         );
@@ -1270,7 +1271,7 @@ impl FileInput {
         let Some(ret) = self.retired.get_mut(&source) else {
             return false;
         };
-        ret.searches = ret.searches.saturating_add(1);
+        ret.searched = true;
         let (original, sig, offset) = (
             ret.path.clone(),
             ret.stream.signature,
@@ -1687,7 +1688,7 @@ impl Input for FileInput {
         let unsearched: Vec<u64> = self
             .retired
             .iter()
-            .filter(|(_, r)| r.searches == 0)
+            .filter(|(_, r)| !r.searched)
             .map(|(s, _)| *s)
             .collect();
         for source in unsearched {

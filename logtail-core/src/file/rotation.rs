@@ -264,18 +264,20 @@ pub(crate) fn decide(
         reused = true;
     }
     // 5.
-    let why = if reused { Why::InodeReused } else { Why::New };
-    let start = if let Some(w) = already {
+    if let Some(why) = already {
         return Decision::Open {
             start: Start::End,
-            why: w,
+            why,
         };
-    } else if cx.present_at_start && !n.is_stream {
-        Start::Tail
-    } else {
-        Start::Zero
-    };
-    Decision::Open { start, why }
+    }
+    Decision::Open {
+        start: if cx.present_at_start && !n.is_stream {
+            Start::Tail
+        } else {
+            Start::Zero
+        },
+        why: if reused { Why::InodeReused } else { Why::New },
+    }
 }
 
 /// What [`copy_verdict`] found.
