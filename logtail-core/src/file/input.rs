@@ -1109,10 +1109,18 @@ impl FileInput {
                 }
             }
         }
+        // Only the streams the newcomer starts like can bear on it: at
+        // start-up thousands of files are compared with thousands of
+        // readers, so the rest are skipped here, O(1) each.
         let live: Vec<rotation::Live<'_>> = self
             .readers
             .iter()
-            .filter(|(_, r)| !r.file.is_stream())
+            .filter(|(_, r)| {
+                let s = &r.stream;
+                !r.file.is_stream()
+                    && (s.signature.len > 0 && s.signature.is_prefix_of_hashed(hashes)
+                        || head.len() < s.head.len() && s.head.starts_with(head))
+            })
             .map(|(rid, r)| rotation::Live {
                 id: *rid,
                 signature: r.stream.signature,
