@@ -136,8 +136,11 @@ impl Agent {
         for c in configs {
             cmd.arg("--config").arg(c);
         }
+        // The worker alone (a SIGKILL is a crash of the process that reads),
+        // its log on stderr (not a terminal here).
         cmd.arg("--data-dir")
             .arg(data_dir)
+            .args(["--no-supervisor", "--log-stderr", "always"])
             .args(extra)
             .env_remove("RUST_LOG")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
