@@ -238,6 +238,7 @@ impl LocalConfigs {
                     return Err(e);
                 }
                 tracing::error!("{e}; this file is skipped, the other configs run");
+                crate::status::raise_config_alarm(&f.name, &e);
                 self.failed.insert(f.path.clone(), f.hash);
                 bad += 1;
             }
@@ -305,6 +306,7 @@ impl LocalConfigs {
                 tracing::error!(
                     "reload failed: {e}; the previous version (if any) keeps running (said again when the file changes, or on SIGHUP)"
                 );
+                crate::status::raise_config_alarm(&f.name, &e);
                 self.failed.insert(f.path.clone(), f.hash);
             }
         }
@@ -345,6 +347,7 @@ pub fn apply_remote(
                 Ok(()) => report(&name, version, ConfigState::Applied),
                 Err(e) => {
                     tracing::error!("{e}; the previous version (if any) keeps running");
+                    crate::status::raise_config_alarm(&name, &e);
                     report(&name, version, ConfigState::Failed(e));
                 }
             }

@@ -81,6 +81,10 @@ pub struct PipelineConfig {
 pub enum InputConfig {
     /// `input_file`.
     File(FileInputOptions),
+    /// `input_internal_metrics`: the agent's counters as events.
+    InternalMetrics(crate::internal::InternalMetricsOptions),
+    /// `input_internal_alarms`: the agent's alarms as events.
+    InternalAlarms,
 }
 
 /// A processor (validated when the config is loaded).
@@ -458,11 +462,21 @@ fn parse_input(
 ) -> Result<(InputConfig, bool), ConfigError> {
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
-    if ty != "input_file" {
-        return Err(cx.err(
-            o.key("Type"),
-            format!("unknown input type {ty:?} (supported: input_file)"),
-        ));
+    match ty.as_str() {
+        "input_file" => {}
+        "input_internal_alarms" => {
+            o.finish(cx, &[]);
+            return Ok((InputConfig::InternalAlarms, false));
+        }
+        "input_internal_metrics" => {
+            return Ok((InputConfig::InternalMetrics(parse_internal_metrics(o, cx)?), false));
+        }
+        _ => {
+            return Err(cx.err(
+                o.key("Type"),
+                format!("unknown input type {ty:?} (supported: input_file, input_internal_metrics, input_internal_alarms)"),
+            ))
+        }
     }
     let file_paths = o
         .strings("FilePaths", cx)?
@@ -657,6 +671,46 @@ fn parse_sls(o: &mut Obj, cx: &mut Ctx) -> Result<SlsOptions, ConfigError> {
     // SlsOptions::panic_in_request); deliberately undocumented.
     opts.panic_in_request =
         Some(o.uint("__TestPanicInRequest", 0, u64::MAX, cx)?).filter(|&n| n > 0);
+    Ok(opts)
+}
+
+/// The rules of `input_internal_metrics` (`Agent`, `Pipeline`…: `Enable`,
+/// `IntervalSeconds` or `Interval` in minutes).
+fn parse_internal_metrics(
+    mut o: Obj,
+    cx: &mut Ctx,
+) -> Result<crate::internal::InternalMetricsOptions, ConfigError> {
+    use crate::internal::{InternalMetricsOptions, MetricRule, MIN_METRICS_INTERVAL};
+    let mut opts = InternalMetricsOptions::default();
+    let rule = |key: &'static str, o: &mut Obj, cx: &mut Ctx| -> Result<MetricRule, ConfigError> {
+        let mut r = MetricRule::default();
+        let Some(v) = o.get(key) else {
+            return Ok(r);
+        };
+        let mut ro = Obj::new(v, o.key(key), cx)?;
+        r.enable = ro.bool("Enable", true, cx)?;
+        let minutes = ro.uint("Interval", 10, 10_080, cx)?;
+        r.interval = match ro.get("IntervalSeconds") {
+            None => Duration::from_secs(minutes * 60),
+            Some(_) => {
+                let secs = ro.uint("IntervalSeconds", 15, 604_800, cx)?;
+                if secs < MIN_METRICS_INTERVAL.as_secs() {
+                    return Err(cx.err(
+                        ro.key("IntervalSeconds"),
+                        format!("at least {} seconds, found {secs}", MIN_METRICS_INTERVAL.as_secs()),
+                    ));
+                }
+                Duration::from_secs(secs)
+            }
+        };
+        ro.finish(cx, &[]);
+        Ok(r)
+    };
+    opts.agent = rule("Agent", &mut o, cx)?;
+    opts.pipeline = rule("Pipeline", &mut o, cx)?;
+    opts.plugin_source = rule("PluginSource", &mut o, cx)?;
+    opts.plugin = rule("Plugin", &mut o, cx)?;
+    o.finish(cx, &["Runner", "Component"]);
     Ok(opts)
 }
 
@@ -899,7 +953,9 @@ mod tests {
         )
         .unwrap();
         assert!(c.enable);
-        let InputConfig::File(f) = &c.inputs[0];
+        let InputConfig::File(f) = &c.inputs[0] else {
+            panic!("not input_file")
+        };
         assert_eq!(
             f.paths.file_paths,
             vec!["/home/test-log/**/*.log".to_string()]
@@ -918,7 +974,9 @@ mod tests {
             true,
         )
         .unwrap();
-        let InputConfig::File(f) = &c.inputs[0];
+        let InputConfig::File(f) = &c.inputs[0] else {
+            panic!("not input_file")
+        };
         assert_eq!(f.tail_size_kb, 0);
     }
 
@@ -995,7 +1053,9 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.processors.len(), 3);
-        let InputConfig::File(f) = &c.inputs[0];
+        let InputConfig::File(f) = &c.inputs[0] else {
+            panic!("not input_file")
+        };
         assert_eq!(f.encoding, FileEncoding::Gbk);
         assert!(f.multiline.is_some());
 

@@ -26,12 +26,16 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
+pub mod alarms;
 mod background;
 pub mod config;
 pub mod fleet;
 pub mod host;
+pub mod internal;
 pub mod json;
 pub mod manager;
+pub mod metrics;
 pub mod pipeline;
 pub mod resources;
 pub mod sinks;
+pub mod status;

@@ -98,6 +98,7 @@ impl ClaimRegistry {
             .iter()
             .filter_map(|i| match i {
                 InputConfig::File(o) => PathMatcher::new(&o.paths).ok(),
+                _ => None,
             })
             .collect();
         self.configs
@@ -272,8 +273,9 @@ impl PipelineManager {
     fn start(&self, cfg: &PipelineConfig) -> Result<RunningPipeline, ApplyError> {
         let mut cfg = cfg.clone();
         for i in &mut cfg.inputs {
-            let InputConfig::File(o) = i;
-            o.claims = Some(Arc::clone(&self.claims) as Arc<dyn FileClaims>);
+            if let InputConfig::File(o) = i {
+                o.claims = Some(Arc::clone(&self.claims) as Arc<dyn FileClaims>);
+            }
         }
         self.claims.set(&cfg);
         Pipeline::build(&cfg, &self.ctx)

@@ -23,7 +23,9 @@ use logtail_core::input::InputError;
 use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
 use crate::background::{stop_signal, StopSignal, Stopper};
+use crate::alarms::AlarmType;
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
+use crate::metrics::{MeteredFileInput, PipelineMetrics, ProcessorSnapshot, SinkMetrics};
 use crate::resources::ReadGate;
 use crate::sinks::sls::{CredentialSource, HostInfo, SlsSink};
 use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
@@ -170,6 +172,7 @@ pub struct Pipeline {
     parsers: Vec<Box<dyn Parser>>,
     sinks: Vec<Box<dyn Sink>>,
     read_gate: ReadGate,
+    metrics: Arc<PipelineMetrics>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -197,13 +200,26 @@ impl Pipeline {
         parsers: Vec<Box<dyn Parser>>,
         sinks: Vec<Box<dyn Sink>>,
     ) -> Self {
+        let name = name.into();
         Pipeline {
-            name: name.into(),
+            metrics: PipelineMetrics::new(name.clone()),
+            name,
             input,
             parsers,
             sinks,
             read_gate: ReadGate::default(),
         }
+    }
+
+    /// The pipeline's counters (registered in [`crate::metrics::global`]
+    /// while it runs).
+    pub fn metrics(&self) -> &Arc<PipelineMetrics> {
+        &self.metrics
+    }
+
+    fn with_metrics(mut self, metrics: Arc<PipelineMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Makes the input sleep the gate's delay before each poll (a CPU
@@ -222,10 +238,12 @@ impl Pipeline {
 
     /// Builds the pipeline a config describes in the given context.
     pub fn build(cfg: &PipelineConfig, ctx: &BuildContext) -> Result<Pipeline, BuildError> {
-        let (input, parsers) = Self::build_front(cfg, ctx)?;
-        let sinks = Self::build_flushers(cfg, ctx)?;
+        let metrics = PipelineMetrics::new(cfg.name.clone());
+        let (input, parsers) = Self::build_front(cfg, ctx, &metrics)?;
+        let sinks = Self::build_flushers(cfg, ctx, &metrics)?;
         Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
-            .with_read_gate(ctx.read_gate.clone()))
+            .with_read_gate(ctx.read_gate.clone())
+            .with_metrics(metrics))
     }
 
     /// Builds the input and processors a config describes, and sends what
@@ -251,9 +269,11 @@ impl Pipeline {
         ctx: &BuildContext,
         sinks: Vec<Box<dyn Sink>>,
     ) -> Result<Pipeline, BuildError> {
-        let (input, parsers) = Self::build_front(cfg, ctx)?;
+        let metrics = PipelineMetrics::new(cfg.name.clone());
+        let (input, parsers) = Self::build_front(cfg, ctx, &metrics)?;
         Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
-            .with_read_gate(ctx.read_gate.clone()))
+            .with_read_gate(ctx.read_gate.clone())
+            .with_metrics(metrics))
     }
 
     /// The input and the processors of a config.
@@ -261,10 +281,11 @@ impl Pipeline {
     fn build_front(
         cfg: &PipelineConfig,
         ctx: &BuildContext,
+        metrics: &Arc<PipelineMetrics>,
     ) -> Result<(Box<dyn Input>, Vec<Box<dyn Parser>>), BuildError> {
         let data_dir = ctx.data_dir.as_path();
         let name = cfg.name.clone();
-        let InputConfig::File(opts) = cfg
+        let first = cfg
             .inputs
             .first()
             .cloned()
@@ -272,6 +293,17 @@ impl Pipeline {
         if cfg.inputs.len() > 1 {
             tracing::warn!(pipeline = %name, "only the first input of a pipeline is used");
         }
+        let opts = match first {
+            InputConfig::File(opts) => opts,
+            InputConfig::InternalMetrics(o) => {
+                let input = crate::internal::InternalMetricsInput::new(&name, o);
+                return Ok((Box::new(input), Self::build_processors(cfg)?));
+            }
+            InputConfig::InternalAlarms => {
+                let input = crate::internal::InternalAlarmsInput::new(&name);
+                return Ok((Box::new(input), Self::build_processors(cfg)?));
+            }
+        };
         let ckpt_path = data_dir.join("checkpoints").join(format!("{name}.json"));
         let (store, recovery) =
             FileCheckpoint::open(&ckpt_path).map_err(|source| BuildError::Checkpoint {
@@ -292,33 +324,44 @@ impl Pipeline {
             name: name.clone(),
             source,
         })?;
-        let parsers = cfg
-            .processors
+        let parsers = Self::build_processors(cfg)?;
+        let input = MeteredFileInput {
+            input,
+            metrics: Arc::clone(metrics),
+            last: None,
+        };
+        Ok((Box::new(input), parsers))
+    }
+
+    /// The processors of a config.
+    fn build_processors(cfg: &PipelineConfig) -> Result<Vec<Box<dyn Parser>>, BuildError> {
+        cfg.processors
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 p.build().map_err(|source| BuildError::Processor {
-                    name: name.clone(),
+                    name: cfg.name.clone(),
                     index: i,
                     source,
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((Box::new(input), parsers))
+            .collect()
     }
 
     /// The sinks of a config's `flushers`.
     fn build_flushers(
         cfg: &PipelineConfig,
         ctx: &BuildContext,
+        metrics: &Arc<PipelineMetrics>,
     ) -> Result<Vec<Box<dyn Sink>>, BuildError> {
         let data_dir = ctx.data_dir.as_path();
         let name = cfg.name.clone();
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        let mut sls_handles = Vec::new();
         for (index, f) in cfg.flushers.iter().enumerate() {
             sinks.push(match f {
-                FlusherConfig::Sls(opts) => Box::new(
-                    SlsSink::start(
+                FlusherConfig::Sls(opts) => Box::new({
+                    let sink = SlsSink::start(
                         &format!("{name}/flushers[{index}]"),
                         (**opts).clone(),
                         ctx.credentials.clone(),
@@ -329,8 +372,10 @@ impl Pipeline {
                     .map_err(|source| BuildError::Sink {
                         name: name.clone(),
                         source,
-                    })?,
-                ),
+                    })?;
+                    sls_handles.push((index, sink.stats_handle()));
+                    sink
+                }),
                 FlusherConfig::Stdout { tags } => Box::new(StdoutSink::new(*tags)),
                 FlusherConfig::File { path } => {
                     Box::new(FileSink::open(path).map_err(|source| BuildError::Sink {
@@ -340,6 +385,14 @@ impl Pipeline {
                 }
                 FlusherConfig::Blackhole => Box::new(BlackholeSink::default()),
             });
+        }
+        let types: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+        for (index, label) in crate::metrics::sink_labels(&types).into_iter().enumerate() {
+            let m = SinkMetrics::new(label);
+            if let Some((_, h)) = sls_handles.iter().find(|(i, _)| *i == index) {
+                m.attach_sls(h.clone());
+            }
+            metrics.add_sink(Arc::new(m));
         }
         Ok(sinks)
     }
@@ -357,7 +410,16 @@ impl Pipeline {
             mut parsers,
             sinks,
             read_gate,
+            metrics,
         } = self;
+        // Sinks given as values (not from `flushers`) get their counters now.
+        if metrics.sinks().len() != sinks.len() {
+            let types: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+            for label in crate::metrics::sink_labels(&types) {
+                metrics.add_sink(Arc::new(SinkMetrics::new(label)));
+            }
+        }
+        let sink_metrics = metrics.sinks();
         // The input stops reading when `stop` drops; sinks still retrying
         // give their batches up when `abandon` drops.
         let (stop, stopping) = stop_signal();
@@ -374,23 +436,26 @@ impl Pipeline {
 
         let mut stages = Vec::new();
         let mut sink_txs = Vec::new();
-        for mut sink in sinks {
+        for (mut sink, sm) in sinks.into_iter().zip(sink_metrics.iter().cloned()) {
             let (tx, rx) = bounded::<EventBatch>(QUEUE_BATCHES);
-            sink_txs.push(tx);
+            sink_txs.push((tx, Arc::clone(&sm)));
             let abandon = abandon_signal.clone();
+            let pname = name.clone();
             stages.push(spawn(
                 "sink",
-                Box::new(move || run_sink(sink.as_mut(), rx, &abandon)),
+                Box::new(move || run_sink(&pname, sink.as_mut(), rx, &abandon, &sm)),
             )?);
         }
         let (in_tx, in_rx) = bounded::<EventBatch>(QUEUE_BATCHES);
         let pname = name.clone();
+        let pm = Arc::clone(&metrics);
         stages.push(spawn(
             "process",
-            Box::new(move || run_process(&pname, &mut parsers, in_rx, sink_txs)),
+            Box::new(move || run_process(&pname, &mut parsers, in_rx, sink_txs, &pm)),
         )?);
         let pname = name.clone();
         let (done_tx, done_rx) = bounded::<Duration>(1);
+        let im = Arc::clone(&metrics);
         let input_thread = std::thread::Builder::new()
             .name(format!("input:{name}"))
             .spawn(move || {
@@ -401,13 +466,16 @@ impl Pipeline {
                     &stopping,
                     done_rx,
                     &read_gate,
+                    &im,
                 )
             })
             .map_err(|source| BuildError::Thread {
                 name: name.clone(),
                 source,
             })?;
+        crate::metrics::global().register(Arc::clone(&metrics));
         Ok(RunningPipeline {
+            metrics,
             name,
             stop: Some(stop),
             abandon: Some(abandon),
@@ -427,6 +495,7 @@ impl Pipeline {
 #[must_use = "a pipeline stops when dropped: keep it while it is to run, and stop it"]
 pub struct RunningPipeline {
     name: String,
+    metrics: Arc<PipelineMetrics>,
     /// Dropped: the input stops reading.
     stop: Option<Stopper>,
     /// Dropped: sinks still retrying give their batches up.
@@ -451,6 +520,11 @@ impl RunningPipeline {
     /// The pipeline's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The pipeline's counters.
+    pub fn metrics(&self) -> &Arc<PipelineMetrics> {
+        &self.metrics
     }
 
     /// Whether the input ended by itself (an error), or the pipeline was
@@ -489,6 +563,7 @@ impl RunningPipeline {
         for t in self.stages.drain(..) {
             let _ = t.join();
         }
+        crate::metrics::global().unregister(&self.metrics);
         report
     }
 }
@@ -510,6 +585,7 @@ impl Drop for RunningPipeline {
 struct ChannelEmit<'a> {
     tx: Option<Sender<EventBatch>>,
     stop: &'a StopSignal,
+    metrics: &'a PipelineMetrics,
 }
 
 impl Emit for ChannelEmit<'_> {
@@ -522,6 +598,7 @@ impl Emit for ChannelEmit<'_> {
             Err(TrySendError::Full(b)) => b,
             Err(TrySendError::Disconnected(_)) => return Err(Closed),
         };
+        self.metrics.input.queue_full.add(1);
         // The queue is full (back-pressure): wait for room, or for the stop
         // (the batch is then not taken: its token fails).
         crossbeam_channel::select! {
@@ -538,8 +615,13 @@ fn run_input(
     stop: &StopSignal,
     settle: Receiver<Duration>,
     gate: &ReadGate,
+    metrics: &PipelineMetrics,
 ) -> StopReport {
-    let mut emit = ChannelEmit { tx: Some(tx), stop };
+    let mut emit = ChannelEmit {
+        tx: Some(tx),
+        stop,
+        metrics,
+    };
     let mut error = None;
     let mut last_error_log: Option<Instant> = None;
     while !stop.is_stopped() {
@@ -589,17 +671,29 @@ fn run_process(
     name: &str,
     parsers: &mut [Box<dyn Parser>],
     rx: Receiver<EventBatch>,
-    sinks: Vec<Sender<EventBatch>>,
+    sinks: Vec<(Sender<EventBatch>, Arc<SinkMetrics>)>,
+    metrics: &PipelineMetrics,
 ) {
     let mut drops = DropReports::new(parsers.len());
+    let mut failed: Vec<u64> = vec![0; parsers.len()];
+    let mut dropped: Vec<u64> = vec![0; parsers.len()];
     for mut batch in rx {
         for p in parsers.iter_mut() {
             p.process(&mut batch);
         }
         drops.check(name, parsers, Instant::now());
+        metrics.batches_processed.add(1);
+        metrics.events_out.add(batch.events.len() as u64);
+        raise_processor_alarms(name, parsers, &batch, &mut failed, &mut dropped);
+        metrics.set_processors(
+            parsers
+                .iter()
+                .map(|p| ProcessorSnapshot::of(p.name(), p.stats()))
+                .collect(),
+        );
         if sinks.len() == 1 {
             // A closed sink queue drops the batch: not acknowledged.
-            let _ = sinks[0].send(batch);
+            let _ = send_counted(&sinks[0], batch);
             continue;
         }
         let EventBatch {
@@ -609,18 +703,91 @@ fn run_process(
             ack,
         } = batch;
         let tokens = ack.split(sinks.len());
-        for (tx, token) in sinks.iter().zip(tokens) {
-            let _ = tx.send(EventBatch {
-                source: Arc::clone(&source),
-                events: events.clone(),
-                bytes,
-                ack: token,
-            });
+        for (sink, token) in sinks.iter().zip(tokens) {
+            let _ = send_counted(
+                sink,
+                EventBatch {
+                    source: Arc::clone(&source),
+                    events: events.clone(),
+                    bytes,
+                    ack: token,
+                },
+            );
         }
     }
     // The input stopped: what each processor did, in words.
     for (i, p) in parsers.iter().enumerate() {
         tracing::info!("{}", processor_stop_line(name, i, p.as_ref()));
+    }
+}
+
+/// Sends to a sink's queue, counting the times it was full.
+fn send_counted(
+    (tx, metrics): &(Sender<EventBatch>, Arc<SinkMetrics>),
+    batch: EventBatch,
+) -> Result<(), Closed> {
+    match tx.try_send(batch) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Disconnected(_)) => Err(Closed),
+        Err(TrySendError::Full(b)) => {
+            metrics.queue_full.add(1);
+            tx.send(b).map_err(|_| Closed)
+        }
+    }
+}
+
+/// Raises the alarm of each processor's new parse failures
+/// (`REGEX_MATCH_ALARM` for regex, `PARSE_TIME_FAIL_ALARM` for time,
+/// `PARSE_LOG_FAIL_ALARM` for the others) and of events dropped outside
+/// the time window (`OUTDATED_LOG_ALARM`), one occurrence per event.
+fn raise_processor_alarms(
+    pipeline: &str,
+    parsers: &[Box<dyn Parser>],
+    batch: &EventBatch,
+    failed: &mut [u64],
+    dropped: &mut [u64],
+) {
+    for (i, p) in parsers.iter().enumerate() {
+        let stats = p.stats();
+        let (Some(f), Some(d)) = (failed.get_mut(i), dropped.get_mut(i)) else {
+            continue;
+        };
+        let name = p.name();
+        if stats.failed > *f {
+            let kind = if name.starts_with("processor_parse_regex") {
+                AlarmType::RegexMatch
+            } else if name.starts_with("processor_parse_timestamp") {
+                AlarmType::ParseTimeFail
+            } else {
+                AlarmType::ParseLogFail
+            };
+            let n = stats.failed - *f;
+            crate::alarms::global().raise_n(
+                kind,
+                pipeline,
+                &format!(
+                    "processors[{i}] {name}: {n} {} of {} failed to parse",
+                    events(n),
+                    batch.source.path.display()
+                ),
+                n,
+            );
+        }
+        if stats.dropped > *d && name.starts_with("processor_parse_timestamp") {
+            let n = stats.dropped - *d;
+            crate::alarms::global().raise_n(
+                AlarmType::OutdatedLog,
+                pipeline,
+                &format!(
+                    "processors[{i}] {name}: {n} {} of {} dropped outside the time window",
+                    events(n),
+                    batch.source.path.display()
+                ),
+                n,
+            );
+        }
+        *f = stats.failed;
+        *d = stats.dropped;
     }
 }
 
@@ -710,7 +877,13 @@ fn processor_stop_line(pipeline: &str, index: usize, p: &dyn Parser) -> String {
     line
 }
 
-fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &StopSignal) {
+fn run_sink(
+    pipeline: &str,
+    sink: &mut dyn Sink,
+    rx: Receiver<EventBatch>,
+    abandon: &StopSignal,
+    metrics: &SinkMetrics,
+) {
     // Kept across batches: a sink that keeps failing keeps backing off.
     let mut backoff = Backoff::new(Duration::from_millis(100));
     loop {
@@ -722,13 +895,23 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &StopSignal)
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        let (events, bytes) = (batch.events.len() as u64, batch.bytes);
         loop {
             match sink.send(batch) {
                 Ok(()) => {
                     backoff.reset();
+                    metrics.batches.add(1);
+                    metrics.events.add(events);
+                    metrics.bytes.add(bytes);
                     break;
                 }
                 Err(rejected) => {
+                    metrics.send_errors.add(1);
+                    crate::alarms::global().raise(
+                        AlarmType::SendDataFail,
+                        pipeline,
+                        &format!("{}: {}", metrics.name, rejected.error),
+                    );
                     if abandon.is_stopped() {
                         rejected.batch.ack.failed();
                         break;

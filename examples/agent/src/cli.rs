@@ -34,6 +34,15 @@ pub(crate) enum Command {
         #[arg(long, value_name = "NEW")]
         binary: PathBuf,
     },
+    /// Prints the status of the agent running with `--status-listen ADDR`:
+    /// its status, CPU and memory, each pipeline with its files (progress,
+    /// bytes behind, rate, ETA) and sinks, and the recent alarms. Exit
+    /// code 1 when the agent cannot be reached.
+    Status {
+        /// The running agent's --status-listen address.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:18689")]
+        status_listen: String,
+    },
 }
 
 /// How the agent runs (`logtail-agent [OPTIONS]`).
@@ -125,6 +134,11 @@ pub(crate) struct RunArgs {
     /// supervisor keeps it (30); exiting earlier rolls it back.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub(crate) upgrade_probation_secs: f64,
+    /// Serve `GET /status` (JSON) and `GET /metrics` (Prometheus text) on
+    /// ADDR, e.g. 127.0.0.1:18689 (off by default). Without
+    /// authentication: keep it on loopback or a trusted network.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) status_listen: Option<String>,
     /// Internal: this process is the worker of a supervisor.
     #[arg(long, hide = true)]
     pub(crate) worker: bool,

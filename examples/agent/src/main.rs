@@ -6,6 +6,8 @@
 //! logtail-agent --config-server http://cs:8899 --user-defined-id-file /etc/ilogtail/user_defined_id
 //! logtail-agent            # runs an embedded demo config (tails a log it writes itself)
 //! logtail-agent upgrade --data-dir /var/lib/logtail --binary ./logtail-agent.new
+//! logtail-agent --config app.yaml --status-listen 127.0.0.1:18689   # GET /status, /metrics
+//! logtail-agent status --status-listen 127.0.0.1:18689
 //! ```
 //! By default the agent is two processes: a supervisor ([`supervisor`])
 //! and the worker that runs the pipelines ([`worker`]); `--no-supervisor`
@@ -22,6 +24,8 @@
 
 mod cli;
 mod logfile;
+mod status_cmd;
+mod status_http;
 mod supervisor;
 mod upgrade;
 mod worker;
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
     if let Some(cmd) = cli.command {
         return match cmd {
             cli::Command::Upgrade { data_dir, binary } => upgrade::client(&data_dir, &binary),
+            cli::Command::Status { status_listen } => status_cmd::run(&status_listen),
         };
     }
     let args = cli.run;

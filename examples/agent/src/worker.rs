@@ -17,6 +17,7 @@ use logtail_sdk::config::{ConfigError, PipelineConfig};
 use logtail_sdk::host::IdentitySources;
 use logtail_sdk::resources::{Limits, Monitor, ReadGate, RestartRule};
 use logtail_sdk::sinks::sls::CredentialSource;
+use logtail_sdk::status::{MonitorOptions, StatusMonitor};
 
 use crate::cli::RunArgs;
 
@@ -27,6 +28,10 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
         supervised_by_parent();
     }
     agent::raise_fd_limit();
+    // Restarted by the supervisor: say why, as LoongCollector does.
+    if let Ok(cause) = std::env::var("LOGTAIL_RESTART_CAUSE") {
+        logtail_sdk::status::raise_restart_alarm(&cause);
+    }
     let mut options = AgentOptions::new(args.data_dir.clone());
     let read_gate = ReadGate::default();
     options.read_gate = read_gate.clone();
@@ -101,6 +106,29 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Counters, status, alarms, and the periodic log lines; served on
+    // --status-listen.
+    let status = match StatusMonitor::start(MonitorOptions::default()) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!("cannot start the status monitor: {e}");
+            None
+        }
+    };
+    let mut status_server = None;
+    if let (Some(addr), Some(m)) = (&args.status_listen, &status) {
+        match crate::status_http::StatusServer::start(addr, m.handle()) {
+            Ok(s) => {
+                tracing::info!("serving /status and /metrics on http://{}", s.addr());
+                status_server = Some(s);
+            }
+            Err(e) => {
+                eprintln!("logtail-agent: --status-listen {addr}: {e}");
+                running.stop();
+                return ExitCode::from(2);
+            }
+        }
+    }
     tracing::info!(pipelines = running.pipelines().len(), data_dir = %running.data_dir().display(), cpu_limit = limits.cpu_cores, mem_limit_mb = limits.mem_mb, "logtail-agent started");
     // Over a limit for too long: stop as on SIGTERM (deliver, checkpoint),
     // then exit with RESTART_EXIT for whoever restarts the agent.
@@ -128,6 +156,8 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
 
     drop(stop_demo);
     running.stop();
+    drop(status_server);
+    drop(status);
     drop(monitor);
     let restart = restart_watch.join().ok().flatten();
     signal_handle.close();

@@ -250,6 +250,35 @@ pub struct FileInputStats {
     pub decode_replacements: u64,
 }
 
+/// Where one open file stands ([`FileInput::file_progress`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileProgress {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its device.
+    pub dev: u64,
+    /// Its inode.
+    pub inode: u64,
+    /// Its size when last looked at.
+    pub size: u64,
+    /// How far it was read.
+    pub read_offset: u64,
+    /// How far what was read was delivered (the checkpoint).
+    pub acked_offset: u64,
+    /// Bytes read from it since it was opened.
+    pub read_bytes: u64,
+    /// Events read from it since it was opened.
+    pub read_events: u64,
+}
+
+impl FileProgress {
+    /// Bytes not delivered yet: its size less the acknowledged offset.
+    pub fn behind_bytes(&self) -> u64 {
+        self.size.saturating_sub(self.acked_offset)
+    }
+}
+
 #[derive(Debug)]
 struct Reader {
     file: OpenFile,
@@ -269,6 +298,9 @@ struct Reader {
     deleted: bool,
     last_size: u64,
     last_change: Instant,
+    /// Bytes and events read from it since it was opened.
+    read_bytes: u64,
+    read_events: u64,
 }
 
 #[derive(Debug)]
@@ -472,6 +504,28 @@ impl FileInput {
             .map(|r| (r.path.clone(), r.stream.read_offset))
             .collect();
         v.sort();
+        v
+    }
+
+    /// Where each open file stands, sorted by path: its size when last
+    /// looked at, how far it was read and acknowledged, and what was read
+    /// from it since it was opened.
+    pub fn file_progress(&self) -> Vec<FileProgress> {
+        let mut v: Vec<FileProgress> = self
+            .readers
+            .iter()
+            .map(|(id, r)| FileProgress {
+                path: r.path.clone(),
+                dev: id.dev,
+                inode: id.inode,
+                size: r.last_size,
+                read_offset: r.stream.read_offset,
+                acked_offset: r.stream.tracker.committed(),
+                read_bytes: r.read_bytes,
+                read_events: r.read_events,
+            })
+            .collect();
+        v.sort_by(|a, b| a.path.cmp(&b.path));
         v
     }
 
@@ -706,6 +760,7 @@ impl FileInput {
         let hashes = prefix_hashes(&head);
 
         let decision = self.decide(id, path, &file, &head, &hashes, size, now);
+        let opened_why;
         let start = match decision {
             Decision::Hold { rescan } => {
                 self.need_scan |= rescan;
@@ -723,12 +778,13 @@ impl FileInput {
                 );
                 self.stats.copies_adopted += 1;
                 let offset = stream.tracker.committed();
-                self.install(id, file, path, stream, size, now);
+                self.install(id, file, path, stream, size, now, "continues a truncated file");
                 self.record(id, path, signature, offset);
                 return Some(id);
             }
             Decision::Open { start, why } => {
                 self.note_opening(id, path, size, why, now);
+                opened_why = start_why(start);
                 match start {
                     Start::At(offset) => offset,
                     Start::End => size,
@@ -756,11 +812,12 @@ impl FileInput {
             }
         };
         let stream = self.new_stream(start, head);
-        self.install(id, file, path, stream, size, now);
+        self.install(id, file, path, stream, size, now, opened_why);
         self.record(id, path, signature, start);
         Some(id)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn install(
         &mut self,
         id: FileId,
@@ -769,8 +826,14 @@ impl FileInput {
         stream: Stream,
         size: u64,
         now: Instant,
+        why: &str,
     ) {
-        tracing::debug!(path = %path.display(), offset = stream.read_offset, "open");
+        tracing::info!(
+            config = %self.opts.config_name,
+            "opened {} at offset {} of {size} bytes: {why}",
+            path.display(),
+            stream.read_offset
+        );
         self.stats.files_opened += 1;
         self.present_at_start.remove(&id);
         if let Some(c) = &self.opts.claims {
@@ -792,6 +855,8 @@ impl FileInput {
                 deleted: false,
                 last_size: size,
                 last_change: now,
+                read_bytes: 0,
+                read_events: 0,
             },
         );
     }
@@ -1006,6 +1071,8 @@ impl FileInput {
             budget = budget.saturating_sub(consumed);
             self.stats.lines += events.len() as u64;
             self.stats.bytes += consumed as u64;
+            r.read_events += events.len() as u64;
+            r.read_bytes += consumed as u64;
             self.stats.batches += 1;
             let seq = r.stream.tracker.push(r.stream.read_offset);
             let batch = EventBatch {
@@ -1303,7 +1370,15 @@ impl FileInput {
         self.stats.bytes_recovered += size.saturating_sub(offset);
         note_after_copy(&mut self.stats, &ret, &copy, size);
         let tags = self.tags(&original, id);
-        self.install(id, file, &copy, ret.stream, size, now);
+        self.install(
+            id,
+            file,
+            &copy,
+            ret.stream,
+            size,
+            now,
+            "holds the rest of a truncated file",
+        );
         if let Some(r) = self.readers.get_mut(&id) {
             r.recovery = true;
             r.matched = false;
@@ -1456,7 +1531,14 @@ impl FileInput {
     /// Closes a reader; a deleted file's checkpoint goes with it.
     fn close_reader(&mut self, id: FileId, why: &str) {
         if let Some(r) = self.readers.remove(&id) {
-            tracing::debug!(path = %r.path.display(), deleted = r.deleted, "{why}");
+            tracing::info!(
+                config = %self.opts.config_name,
+                "closed {} at offset {} ({} acknowledged): {why}{}",
+                r.path.display(),
+                r.stream.read_offset,
+                r.stream.tracker.committed(),
+                if r.deleted { " (deleted)" } else { "" }
+            );
             self.stats.files_closed += 1;
             if let Some(c) = &self.opts.claims {
                 let released =
@@ -1603,6 +1685,16 @@ impl DropWarnings {
 /// Counts (and logs) what the original of a copytruncate copy held beyond
 /// the copy's end when it was last seen: written between the copy and the
 /// truncation, so in neither file any more.
+/// Why a file is opened where it is, in words (for the log line).
+fn start_why(start: Start) -> &'static str {
+    match start {
+        Start::At(_) => "continues from its checkpoint (or where the previous reader stopped)",
+        Start::End => "at its end: what it holds was collected already",
+        Start::Tail => "found at start-up without a checkpoint: TailSizeKB before its end",
+        Start::Zero => "a new file, from its start",
+    }
+}
+
 fn note_after_copy(stats: &mut FileInputStats, ret: &Retired, copy: &Path, copy_size: u64) {
     let seen_end = ret.stream.read_offset.saturating_add(ret.unread);
     let lost = seen_end.saturating_sub(copy_size);

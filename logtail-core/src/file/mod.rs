@@ -28,7 +28,7 @@ pub use decode::{Decoder, FileEncoding, Utf16Order};
 pub use discovery::{GlobError, PathMatcher, PathsProvider, PathsSpec, Scan};
 pub use fingerprint::{prefix_hashes, FileId, Signature, SIGNATURE_BYTES};
 pub use framing::{Framer, FramerOptions, FramerStats, LineUnit, LongLinePolicy};
-pub use input::{FileInput, FileInputOptions, FileInputStats, InputError};
+pub use input::{FileInput, FileInputOptions, FileInputStats, FileProgress, InputError};
 pub use multiline::{
     Assembled, AssembledKind, Multiline, MultilineError, MultilineMode, MultilineOptions,
     MultilineRules, MultilineStats, UnmatchedContentTreatment,

@@ -1,0 +1,929 @@
+//! The agent's status: its CPU, memory and open files, LoongCollector's
+//! status classification, alarms raised from what the counters show, the
+//! periodic log lines, and the documents `/status` (JSON) and `/metrics`
+//! (Prometheus text) serve.
+//!
+//! A [`StatusMonitor`] samples the [metrics registry](crate::metrics) every
+//! second ([`MonitorOptions::tick`]) and:
+//!
+//! - classifies the agent as LoongCollector does ([`classify`]): `ok`, then
+//!   `busy` (more than 20 batches processed a second), `many_log_files`
+//!   (more than 1000 open descriptors), `process_block` (a queue to the
+//!   processors was full), `send_block` (a queue to a flusher was full),
+//!   `send_error` (a send failed), each later rule overriding the earlier,
+//!   over the last [`MonitorOptions::status_period`] (60 s);
+//! - raises `READ_LOG_DELAY_ALARM` for a file more than 200 MiB behind for
+//!   60 s, `SPLIT_LOG_FAIL_ALARM` for multi-line lines that belonged to no
+//!   event, `SEND_QUOTA_EXCEED_ALARM` for SLS quota answers and
+//!   `DISCARD_DATA_ALARM` for groups neither sent nor buffered, or refused;
+//! - logs one summary line per pipeline every 60 s while it reads, and a
+//!   progress line every 10 s while a pipeline is more than 100 MiB behind.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::alarms::{self, AlarmType, Alarms};
+use crate::background::{stop_signal, Stopper};
+use crate::metrics::{self, PipelineSnapshot, Registry, SinkSnapshot};
+use crate::resources::SelfSampler;
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The agent's status, as LoongCollector's status report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum AgentStatus {
+    /// Nothing below.
+    Ok,
+    /// More than [`BUSY_TPS`] batches processed a second.
+    Busy,
+    /// More than [`MANY_FILES`] open descriptors.
+    ManyLogFiles,
+    /// A queue to the processors was full.
+    ProcessBlock,
+    /// A queue to a flusher was full.
+    SendBlock,
+    /// A send failed.
+    SendError,
+}
+
+impl AgentStatus {
+    /// `ok`, `busy`, `many_log_files`, `process_block`, `send_block`, `send_error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Ok => "ok",
+            AgentStatus::Busy => "busy",
+            AgentStatus::ManyLogFiles => "many_log_files",
+            AgentStatus::ProcessBlock => "process_block",
+            AgentStatus::SendBlock => "send_block",
+            AgentStatus::SendError => "send_error",
+        }
+    }
+}
+
+/// Batches a second above which the agent is `busy` (LoongCollector's
+/// `process_tps > 20`).
+pub const BUSY_TPS: f64 = 20.0;
+/// Open descriptors above which the agent has `many_log_files`.
+pub const MANY_FILES: u64 = 1000;
+
+/// What the status is classified from, over one period.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StatusInputs {
+    /// Batches processed a second.
+    pub process_tps: f64,
+    /// Descriptors open now.
+    pub open_fds: u64,
+    /// Times a queue to the processors was full.
+    pub process_queue_full: u64,
+    /// Times a queue to a flusher was full.
+    pub send_queue_full: u64,
+    /// Failed sends.
+    pub send_errors: u64,
+}
+
+/// LoongCollector's rules: `ok`, and each later rule that holds overrides
+/// the earlier ones.
+///
+/// ```
+/// use logtail_sdk::status::{classify, AgentStatus, StatusInputs};
+/// let mut i = StatusInputs::default();
+/// assert_eq!(classify(&i), AgentStatus::Ok);
+/// i.process_tps = 25.0;
+/// i.send_errors = 1;
+/// assert_eq!(classify(&i), AgentStatus::SendError);
+/// ```
+pub fn classify(i: &StatusInputs) -> AgentStatus {
+    let mut s = AgentStatus::Ok;
+    if i.process_tps > BUSY_TPS {
+        s = AgentStatus::Busy;
+    }
+    if i.open_fds > MANY_FILES {
+        s = AgentStatus::ManyLogFiles;
+    }
+    if i.process_queue_full > 0 {
+        s = AgentStatus::ProcessBlock;
+    }
+    if i.send_queue_full > 0 {
+        s = AgentStatus::SendBlock;
+    }
+    if i.send_errors > 0 {
+        s = AgentStatus::SendError;
+    }
+    s
+}
+
+/// How a [`StatusMonitor`] works; [`MonitorOptions::default`] has
+/// LoongCollector's thresholds.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MonitorOptions {
+    /// Time between samples (1 s).
+    pub tick: Duration,
+    /// The period the status is classified over (60 s).
+    pub status_period: Duration,
+    /// Time between a pipeline's summary lines while it reads (60 s).
+    pub summary_every: Duration,
+    /// Time between progress lines during a backlog (10 s).
+    pub progress_every: Duration,
+    /// Bytes behind above which a pipeline logs progress lines (100 MiB).
+    pub backlog_bytes: u64,
+    /// Bytes behind of a file that raise `READ_LOG_DELAY_ALARM` (200 MiB,
+    /// `delay_bytes_upperlimit`) …
+    pub delay_alarm_bytes: u64,
+    /// … when they last this long (60 s, `read_delay_alarm_duration`).
+    pub delay_alarm_after: Duration,
+    /// The version shown (the SDK's by default).
+    pub version: String,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        MonitorOptions {
+            tick: Duration::from_secs(1),
+            status_period: Duration::from_secs(60),
+            summary_every: Duration::from_secs(60),
+            progress_every: Duration::from_secs(10),
+            backlog_bytes: 100 << 20,
+            delay_alarm_bytes: 200 << 20,
+            delay_alarm_after: Duration::from_secs(60),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Totals the status is classified from (differences over the period).
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    batches: u64,
+    process_full: u64,
+    send_full: u64,
+    send_errors: u64,
+}
+
+#[derive(Debug)]
+struct FileTrack {
+    acked: u64,
+    /// Bytes a second, smoothed.
+    rate: f64,
+    over_since: Option<Instant>,
+    seen: bool,
+}
+
+#[derive(Debug)]
+struct PipeTrack {
+    summary_at: Instant,
+    summary: PipelineSnapshot,
+    progress_at: Option<Instant>,
+    /// The last values the alarms were raised from.
+    last: PipelineSnapshot,
+    seen: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    sampler: SelfSampler,
+    cpu_cores: f64,
+    memory_bytes: u64,
+    open_fds: u64,
+    status: AgentStatus,
+    history: VecDeque<(Instant, Totals)>,
+    files: HashMap<(String, u64, u64), FileTrack>,
+    pipes: HashMap<String, PipeTrack>,
+    snapshots: Vec<PipelineSnapshot>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    options: MonitorOptions,
+    registry: &'static Registry,
+    alarms: &'static Alarms,
+    started_unix: u64,
+    state: Mutex<State>,
+}
+
+/// Samples the metrics and keeps the status; see the [module](self).
+/// Dropping it stops its thread.
+#[derive(Debug)]
+pub struct StatusMonitor {
+    shared: Arc<Shared>,
+    stop: Option<Stopper>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The source of the documents [`StatusMonitor`] renders, shareable with
+/// a server thread.
+#[derive(Debug, Clone)]
+pub struct StatusHandle(Arc<Shared>);
+
+impl StatusMonitor {
+    /// Starts sampling the global registry and alarms
+    /// ([`metrics::global`], [`alarms::global`]).
+    ///
+    /// # Errors
+    ///
+    /// The thread cannot be started.
+    pub fn start(options: MonitorOptions) -> std::io::Result<StatusMonitor> {
+        let shared = Arc::new(Shared {
+            options,
+            registry: metrics::global(),
+            alarms: alarms::global(),
+            started_unix: unix_now(),
+            state: Mutex::new(State {
+                sampler: SelfSampler::new(),
+                cpu_cores: 0.0,
+                memory_bytes: 0,
+                open_fds: 0,
+                status: AgentStatus::Ok,
+                history: VecDeque::new(),
+                files: HashMap::new(),
+                pipes: HashMap::new(),
+                snapshots: Vec::new(),
+            }),
+        });
+        shared.tick(Instant::now());
+        let (stop, stopping) = stop_signal();
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("status".into())
+            .spawn(move || {
+                while stopping.sleep(s.options.tick) {
+                    s.tick(Instant::now());
+                }
+            })?;
+        Ok(StatusMonitor {
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle to render the documents from another thread.
+    pub fn handle(&self) -> StatusHandle {
+        StatusHandle(Arc::clone(&self.shared))
+    }
+}
+
+impl Drop for StatusMonitor {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+/// `n` bytes as `512 B`, `1.5 KiB`, `5.2 MiB`, `1.0 GiB`.
+pub fn bytes_text(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+
+/// Seconds as `45 s`, `12 min`, `3.5 h`.
+pub fn duration_text(secs: f64) -> String {
+    if secs < 120.0 {
+        format!("{secs:.0} s")
+    } else if secs < 7200.0 {
+        format!("{:.0} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
+}
+
+impl Shared {
+    fn tick(&self, now: Instant) {
+        let snapshots = self.registry.snapshot();
+        let mut st = lock(&self.state);
+        if let Ok(s) = st.sampler.sample(now) {
+            st.cpu_cores = s.cpu_cores;
+            st.memory_bytes = s.rss_bytes;
+        }
+        st.open_fds = open_fds();
+        // The status over the period.
+        let mut totals = Totals::default();
+        for p in &snapshots {
+            totals.batches += p.batches_processed;
+            totals.process_full += p.input.queue_full;
+            for s in &p.sinks {
+                totals.send_full += s.queue_full;
+                totals.send_errors += s.send_errors + s.groups_retried;
+            }
+        }
+        st.history.push_back((now, totals));
+        while st
+            .history
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > self.options.status_period)
+        {
+            st.history.pop_front();
+        }
+        if let Some(&(t0, first)) = st.history.front() {
+            let secs = now.duration_since(t0).as_secs_f64().max(1.0);
+            let mut i = StatusInputs::default();
+            // Counters restart with a new pipeline version: never negative.
+            i.process_tps = totals.batches.saturating_sub(first.batches) as f64 / secs;
+            i.open_fds = st.open_fds;
+            i.process_queue_full = totals.process_full.saturating_sub(first.process_full);
+            i.send_queue_full = totals.send_full.saturating_sub(first.send_full);
+            i.send_errors = totals.send_errors.saturating_sub(first.send_errors);
+            st.status = classify(&i);
+        }
+        for f in st.files.values_mut() {
+            f.seen = false;
+        }
+        for p in st.pipes.values_mut() {
+            p.seen = false;
+        }
+        let tick_secs = self.options.tick.as_secs_f64().max(0.001);
+        for p in &snapshots {
+            self.track_files(&mut st, p, now, tick_secs);
+            self.track_pipeline(&mut st, p, now);
+        }
+        st.files.retain(|_, f| f.seen);
+        st.pipes.retain(|_, p| p.seen);
+        st.snapshots = snapshots;
+    }
+
+    fn track_files(&self, st: &mut State, p: &PipelineSnapshot, now: Instant, tick_secs: f64) {
+        let o = &self.options;
+        for f in &p.files {
+            let key = (p.name.clone(), f.dev, f.inode);
+            let t = st.files.entry(key).or_insert(FileTrack {
+                acked: f.acked_offset,
+                rate: 0.0,
+                over_since: None,
+                seen: true,
+            });
+            t.seen = true;
+            let delta = f.acked_offset.saturating_sub(t.acked) as f64 / tick_secs;
+            t.rate = if t.rate == 0.0 {
+                delta
+            } else {
+                0.7 * t.rate + 0.3 * delta
+            };
+            t.acked = f.acked_offset;
+            let behind = f.behind_bytes();
+            if behind > o.delay_alarm_bytes {
+                let since = *t.over_since.get_or_insert(now);
+                if now.duration_since(since) >= o.delay_alarm_after {
+                    self.alarms.raise(
+                        AlarmType::ReadLogDelay,
+                        &p.name,
+                        &format!(
+                            "{}: {} behind for more than {} s (size {}, delivered up to {})",
+                            f.path.display(),
+                            bytes_text(behind),
+                            o.delay_alarm_after.as_secs(),
+                            f.size,
+                            f.acked_offset
+                        ),
+                    );
+                    t.over_since = Some(now);
+                }
+            } else {
+                t.over_since = None;
+            }
+        }
+    }
+
+    fn track_pipeline(&self, st: &mut State, p: &PipelineSnapshot, now: Instant) {
+        let o = &self.options;
+        let rate: f64 = p
+            .files
+            .iter()
+            .filter_map(|f| {
+                st.files
+                    .get(&(p.name.clone(), f.dev, f.inode))
+                    .map(|t| t.rate)
+            })
+            .sum();
+        let t = st.pipes.entry(p.name.clone()).or_insert_with(|| PipeTrack {
+            summary_at: now,
+            summary: PipelineSnapshot::default(),
+            progress_at: None,
+            last: PipelineSnapshot::default(),
+            seen: true,
+        });
+        t.seen = true;
+        // A new version of the pipeline starts its counters at 0.
+        if p.started_unix != t.last.started_unix {
+            t.last = PipelineSnapshot::default();
+            t.last.started_unix = p.started_unix;
+            t.summary = t.last.clone();
+        }
+        // Alarms from the differences since the last tick.
+        let split = (p.input.multiline_unmatched_lines + p.discarded_get("multiline_unmatched"))
+            .saturating_sub(
+                t.last.input.multiline_unmatched_lines + t.last.discarded_get("multiline_unmatched"),
+            );
+        if split > 0 {
+            self.alarms.raise_n(
+                AlarmType::SplitLogFail,
+                &p.name,
+                &format!("{split} lines matched no multi-line event start (Multiline.StartPattern)"),
+                split,
+            );
+        }
+        for (i, s) in p.sinks.iter().enumerate() {
+            let before = t.last.sinks.get(i).cloned().unwrap_or_default();
+            let quota = s.quota_errors.saturating_sub(before.quota_errors);
+            if quota > 0 {
+                self.alarms.raise_n(
+                    AlarmType::SendQuotaExceed,
+                    &p.name,
+                    &format!("{}: {quota} answers that a quota is exceeded", s.name),
+                    quota,
+                );
+            }
+            let lost = (s.groups_failed + s.groups_rejected)
+                .saturating_sub(before.groups_failed + before.groups_rejected);
+            if lost > 0 {
+                self.alarms.raise_n(
+                    AlarmType::DiscardData,
+                    &p.name,
+                    &format!(
+                        "{}: {lost} groups neither delivered nor buffered, or refused as invalid",
+                        s.name
+                    ),
+                    lost,
+                );
+            }
+        }
+        t.last = p.clone();
+        // The summary line, while it reads.
+        if now.duration_since(t.summary_at) >= o.summary_every {
+            let lines = p.input.lines.saturating_sub(t.summary.input.lines);
+            if lines > 0 || p.events_out > t.summary.events_out {
+                tracing::info!("{}", summary_line(p, &t.summary, now.duration_since(t.summary_at)));
+            }
+            t.summary = p.clone();
+            t.summary_at = now;
+        }
+        // Progress lines during a backlog.
+        if p.input.behind_bytes > o.backlog_bytes {
+            if t
+                .progress_at
+                .is_none_or(|at| now.duration_since(at) >= o.progress_every)
+            {
+                tracing::info!("{}", progress_line(p, rate));
+                t.progress_at = Some(now);
+            }
+        } else if t.progress_at.take().is_some() {
+            tracing::info!("pipeline {}: caught up", p.name);
+        }
+    }
+
+    /// The rate (bytes a second) of each file, by (pipeline, dev, inode).
+    fn rates(st: &State) -> HashMap<(String, u64, u64), f64> {
+        st.files
+            .iter()
+            .map(|(k, f)| (k.clone(), f.rate))
+            .collect()
+    }
+}
+
+trait DiscardedGet {
+    fn discarded_get(&self, reason: &str) -> u64;
+}
+
+impl DiscardedGet for PipelineSnapshot {
+    fn discarded_get(&self, reason: &str) -> u64 {
+        self.discarded.get(reason).copied().unwrap_or(0)
+    }
+}
+
+/// `pipeline app: last 60 s: 1200 events read (5.2 MiB), 1200 out, 3
+/// files open, 0 B behind, 2 parse failures, dropped: filter 5`.
+fn summary_line(p: &PipelineSnapshot, before: &PipelineSnapshot, over: Duration) -> String {
+    let mut line = format!(
+        "pipeline {}: last {} s: {} events read ({}), {} out, {} files open, {} behind",
+        p.name,
+        over.as_secs(),
+        p.input.lines.saturating_sub(before.input.lines),
+        bytes_text(p.input.read_bytes.saturating_sub(before.input.read_bytes)),
+        p.events_out.saturating_sub(before.events_out),
+        p.input.files_open,
+        bytes_text(p.input.behind_bytes),
+    );
+    let failed = p.parse_failures.saturating_sub(before.parse_failures);
+    if failed > 0 {
+        let _ = write!(line, ", {failed} parse failures");
+    }
+    let drops: Vec<String> = p
+        .discarded
+        .iter()
+        .filter_map(|(r, n)| {
+            let d = n.saturating_sub(before.discarded_get(r));
+            (d > 0).then(|| format!("{r} {d}"))
+        })
+        .collect();
+    if !drops.is_empty() {
+        let _ = write!(line, ", dropped: {}", drops.join(", "));
+    }
+    for s in &p.sinks {
+        let b = before
+            .sinks
+            .iter()
+            .find(|x| x.name == s.name)
+            .cloned()
+            .unwrap_or_default();
+        let _ = write!(
+            line,
+            "; {}: {} events sent",
+            s.name,
+            s.events.saturating_sub(b.events)
+        );
+        let errors = s.send_errors.saturating_sub(b.send_errors);
+        if errors > 0 {
+            let _ = write!(line, ", {errors} send errors");
+        }
+    }
+    line
+}
+
+/// `pipeline app: backlog 150.0 MiB left in 2 files, 20.0 MiB/s, ETA 8 s`.
+fn progress_line(p: &PipelineSnapshot, rate: f64) -> String {
+    let left = p.input.behind_bytes;
+    let behind_files = p.files.iter().filter(|f| f.behind_bytes() > 0).count();
+    format!(
+        "pipeline {}: backlog {} left in {behind_files} {}, {}/s, ETA {}",
+        p.name,
+        bytes_text(left),
+        if behind_files == 1 { "file" } else { "files" },
+        bytes_text(rate as u64),
+        eta_text(left, rate),
+    )
+}
+
+fn eta_text(left: u64, rate: f64) -> String {
+    if left == 0 {
+        "0 s".into()
+    } else if rate < 1.0 {
+        "unknown (not advancing)".into()
+    } else {
+        duration_text(left as f64 / rate)
+    }
+}
+
+fn sink_json(s: &SinkSnapshot) -> Value {
+    json!({
+        "name": s.name,
+        "batches": s.batches,
+        "events": s.events,
+        "bytes": s.bytes,
+        "send_errors": s.send_errors,
+        "queue_full": s.queue_full,
+        "groups_sent": s.groups_sent,
+        "groups_retried": s.groups_retried,
+        "groups_spilled": s.groups_spilled,
+        "groups_replayed": s.groups_replayed,
+        "groups_rejected": s.groups_rejected,
+        "groups_failed": s.groups_failed,
+        "quota_errors": s.quota_errors,
+        "buffered": s.buffered,
+    })
+}
+
+impl StatusHandle {
+    /// The agent's status now.
+    pub fn status(&self) -> AgentStatus {
+        lock(&self.0.state).status
+    }
+
+    /// The `/status` document: the agent (`status`, CPU, memory, open
+    /// files), each pipeline with its input, files, processors, discards
+    /// and sinks, and the alarms kept.
+    pub fn status_json(&self) -> Value {
+        let sh = &self.0;
+        let st = lock(&sh.state);
+        let rates = Shared::rates(&st);
+        let pipelines: Vec<Value> = st
+            .snapshots
+            .iter()
+            .map(|p| {
+                let files: Vec<Value> = p
+                    .files
+                    .iter()
+                    .map(|f| {
+                        let rate = rates
+                            .get(&(p.name.clone(), f.dev, f.inode))
+                            .copied()
+                            .unwrap_or(0.0);
+                        let behind = f.behind_bytes();
+                        let percent = if f.size == 0 {
+                            100.0
+                        } else {
+                            (f.acked_offset.min(f.size) as f64 * 100.0 / f.size as f64 * 10.0)
+                                .round()
+                                / 10.0
+                        };
+                        json!({
+                            "path": f.path.display().to_string(),
+                            "dev": f.dev,
+                            "inode": f.inode,
+                            "size": f.size,
+                            "read_offset": f.read_offset,
+                            "acked_offset": f.acked_offset,
+                            "behind_bytes": behind,
+                            "read_bytes": f.read_bytes,
+                            "read_events": f.read_events,
+                            "percent_read": percent,
+                            "rate_bytes_per_sec": rate.round(),
+                            "eta_secs": if behind == 0 { Some(0.0) } else if rate >= 1.0 { Some((behind as f64 / rate).round()) } else { None },
+                        })
+                    })
+                    .collect();
+                json!({
+                    "name": p.name,
+                    "started_unix": p.started_unix,
+                    "input": p.input,
+                    "files": files,
+                    "batches_processed": p.batches_processed,
+                    "events_out": p.events_out,
+                    "parse_failures": p.parse_failures,
+                    "processors": p.processors,
+                    "discarded": p.discarded,
+                    "sinks": p.sinks.iter().map(sink_json).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({
+            "agent": {
+                "version": sh.options.version,
+                "status": st.status.as_str(),
+                "cpu_cores": st.cpu_cores,
+                "memory_bytes": st.memory_bytes,
+                "open_files": st.open_fds,
+                "started_unix": sh.started_unix,
+                "uptime_secs": unix_now().saturating_sub(sh.started_unix),
+                "pipelines": st.snapshots.len(),
+            },
+            "pipelines": pipelines,
+            "alarms": sh.alarms.recent(),
+            "alarm_totals": sh.alarms.totals(),
+        })
+    }
+
+    /// The `/metrics` document, in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        let sh = &self.0;
+        let st = lock(&sh.state);
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let one = |v: String| vec![(String::new(), v)];
+        family(
+            "logtail_agent_cpu_cores",
+            "gauge",
+            "CPU the agent used over the last second, in cores.",
+            one(format!("{}", st.cpu_cores)),
+        );
+        family(
+            "logtail_agent_memory_bytes",
+            "gauge",
+            "Resident memory of the agent.",
+            one(st.memory_bytes.to_string()),
+        );
+        family(
+            "logtail_agent_open_files",
+            "gauge",
+            "Descriptors the agent has open.",
+            one(st.open_fds.to_string()),
+        );
+        family(
+            "logtail_agent_status",
+            "gauge",
+            "1 for the agent's current status (ok, busy, many_log_files, process_block, send_block, send_error).",
+            vec![(format!("{{status=\"{}\"}}", st.status.as_str()), "1".into())],
+        );
+        let snaps = &st.snapshots;
+        let per_pipeline = |f: &dyn Fn(&PipelineSnapshot) -> u64| -> Vec<(String, String)> {
+            snaps
+                .iter()
+                .map(|p| (format!("{{pipeline=\"{}\"}}", esc(&p.name)), f(p).to_string()))
+                .collect()
+        };
+        family(
+            "logtail_input_read_bytes_total",
+            "counter",
+            "Bytes read by the pipeline's input.",
+            per_pipeline(&|p| p.input.read_bytes),
+        );
+        family(
+            "logtail_input_lines_total",
+            "counter",
+            "Events (lines, or multi-line events) read by the pipeline's input.",
+            per_pipeline(&|p| p.input.lines),
+        );
+        family(
+            "logtail_input_behind_bytes",
+            "gauge",
+            "Bytes of the open files not delivered yet (size - acknowledged offset).",
+            per_pipeline(&|p| p.input.behind_bytes),
+        );
+        family(
+            "logtail_input_files_open",
+            "gauge",
+            "Files the pipeline's input has open.",
+            per_pipeline(&|p| p.input.files_open),
+        );
+        family(
+            "logtail_process_parse_failures_total",
+            "counter",
+            "Events that failed to parse.",
+            per_pipeline(&|p| p.parse_failures),
+        );
+        family(
+            "logtail_process_events_out_total",
+            "counter",
+            "Events handed to the flushers.",
+            per_pipeline(&|p| p.events_out),
+        );
+        let mut discarded = Vec::new();
+        for p in snaps {
+            for (reason, n) in &p.discarded {
+                discarded.push((
+                    format!("{{pipeline=\"{}\",reason=\"{reason}\"}}", esc(&p.name)),
+                    n.to_string(),
+                ));
+            }
+        }
+        family(
+            "logtail_discarded_events_total",
+            "counter",
+            "Events dropped, by reason (time_window, filter, parse_fail, long_line, multiline_unmatched; decode counts sequences replaced by U+FFFD).",
+            discarded,
+        );
+        let per_sink = |f: &dyn Fn(&SinkSnapshot) -> u64| -> Vec<(String, String)> {
+            let mut v = Vec::new();
+            for p in snaps {
+                for s in &p.sinks {
+                    v.push((
+                        format!("{{pipeline=\"{}\",sink=\"{}\"}}", esc(&p.name), esc(&s.name)),
+                        f(s).to_string(),
+                    ));
+                }
+            }
+            v
+        };
+        family(
+            "logtail_sink_events_total",
+            "counter",
+            "Events the flusher delivered (or took, for flushers without acknowledgement).",
+            per_sink(&|s| s.events),
+        );
+        family(
+            "logtail_sink_groups_sent_total",
+            "counter",
+            "Groups (batches) the flusher delivered.",
+            per_sink(&|s| s.groups_sent),
+        );
+        family(
+            "logtail_sink_send_errors_total",
+            "counter",
+            "Sends that failed and were retried.",
+            per_sink(&|s| s.send_errors + s.groups_retried),
+        );
+        family(
+            "logtail_sink_groups_spilled_total",
+            "counter",
+            "Groups written to the disk buffer.",
+            per_sink(&|s| s.groups_spilled),
+        );
+        family(
+            "logtail_sink_groups_replayed_total",
+            "counter",
+            "Groups replayed from the disk buffer.",
+            per_sink(&|s| s.groups_replayed),
+        );
+        family(
+            "logtail_sink_groups_rejected_total",
+            "counter",
+            "Groups the backend refused as invalid.",
+            per_sink(&|s| s.groups_rejected),
+        );
+        let totals = sh.alarms.totals();
+        family(
+            "logtail_alarms_total",
+            "counter",
+            "Alarms raised, by LoongCollector type.",
+            totals
+                .iter()
+                .map(|(t, n)| (format!("{{type=\"{t}\"}}"), n.to_string()))
+                .collect(),
+        );
+        out
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The `LOGTAIL_CRASH_ALARM` of a worker restarted by its supervisor, which
+/// tells why in `cause` (the `LOGTAIL_RESTART_CAUSE` variable); nothing
+/// for an empty cause.
+pub fn raise_restart_alarm(cause: &str) {
+    let cause = cause.trim();
+    if !cause.is_empty() {
+        alarms::global().raise(
+            AlarmType::LogtailCrash,
+            "",
+            &format!("the worker was restarted: {cause}"),
+        );
+    }
+}
+
+/// `CATEGORY_CONFIG_ALARM` for a config that fails to load or start.
+pub(crate) fn raise_config_alarm(config: &str, message: &str) {
+    alarms::global().raise(AlarmType::CategoryConfig, config, message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_rules_override_earlier_ones() {
+        let mut i = StatusInputs::default();
+        assert_eq!(classify(&i), AgentStatus::Ok);
+        i.process_tps = 20.0;
+        assert_eq!(classify(&i), AgentStatus::Ok, "busy is above 20");
+        i.process_tps = 21.0;
+        assert_eq!(classify(&i), AgentStatus::Busy);
+        i.open_fds = 1001;
+        assert_eq!(classify(&i), AgentStatus::ManyLogFiles);
+        i.process_queue_full = 1;
+        assert_eq!(classify(&i), AgentStatus::ProcessBlock);
+        i.send_queue_full = 1;
+        assert_eq!(classify(&i), AgentStatus::SendBlock);
+        i.send_errors = 1;
+        assert_eq!(classify(&i).as_str(), "send_error");
+    }
+
+    #[test]
+    fn lines_read_as_words() {
+        let mut p = PipelineSnapshot::default();
+        p.name = "app".into();
+        p.input.behind_bytes = 150 << 20;
+        let mut f = logtail_core::file::FileProgress::default();
+        f.size = 150 << 20;
+        p.files.push(f);
+        assert_eq!(
+            progress_line(&p, 20.0 * 1048576.0),
+            "pipeline app: backlog 150.0 MiB left in 1 file, 20.0 MiB/s, ETA 8 s"
+        );
+        assert!(progress_line(&p, 0.0).ends_with("ETA unknown (not advancing)"));
+        let before = PipelineSnapshot::default();
+        p.input.lines = 10;
+        p.input.read_bytes = 2048;
+        p.events_out = 10;
+        p.parse_failures = 2;
+        p.discarded.insert("filter", 3);
+        assert_eq!(
+            summary_line(&p, &before, Duration::from_secs(60)),
+            "pipeline app: last 60 s: 10 events read (2.0 KiB), 10 out, 0 files open, 150.0 MiB behind, 2 parse failures, dropped: filter 3"
+        );
+        assert_eq!(duration_text(7200.0), "2.0 h");
+        assert_eq!(esc("a\"b\\"), "a\\\"b\\\\");
+    }
+}
