@@ -697,7 +697,10 @@ fn parse_internal_metrics(
                 if secs < MIN_METRICS_INTERVAL.as_secs() {
                     return Err(cx.err(
                         ro.key("IntervalSeconds"),
-                        format!("at least {} seconds, found {secs}", MIN_METRICS_INTERVAL.as_secs()),
+                        format!(
+                            "at least {} seconds, found {secs}",
+                            MIN_METRICS_INTERVAL.as_secs()
+                        ),
                     ));
                 }
                 Duration::from_secs(secs)

@@ -245,6 +245,16 @@ impl ProcessorSnapshot {
     }
 }
 
+/// The `reason` labels of `logtail_discarded_events_total`.
+pub const DISCARD_REASONS: [&str; 6] = [
+    "time_window",
+    "filter",
+    "parse_fail",
+    "long_line",
+    "multiline_unmatched",
+    "decode",
+];
+
 /// The `reason` label of the events a processor drops.
 pub fn drop_reason_label(processor: &str) -> &'static str {
     if processor.starts_with("processor_parse_timestamp") {
@@ -323,13 +333,14 @@ impl PipelineMetrics {
         let i = &self.input;
         let processors = lock(&self.processors).clone();
         let sinks: Vec<SinkSnapshot> = self.sinks().iter().map(|s| s.snapshot()).collect();
-        let mut discarded: BTreeMap<&'static str, u64> = BTreeMap::new();
+        // Every reason is shown, at 0 when nothing was dropped for it.
+        let mut discarded: BTreeMap<&'static str, u64> =
+            DISCARD_REASONS.iter().map(|r| (*r, 0)).collect();
         for p in &processors {
             *discarded.entry(p.drop_reason).or_default() += p.dropped;
         }
         *discarded.entry("long_line").or_default() += i.long_lines_truncated.get();
-        *discarded.entry("multiline_unmatched").or_default() +=
-            i.multiline_discarded_lines.get();
+        *discarded.entry("multiline_unmatched").or_default() += i.multiline_discarded_lines.get();
         *discarded.entry("decode").or_default() += i.decode_replacements.get();
         PipelineSnapshot {
             name: self.name.clone(),
@@ -467,7 +478,11 @@ pub const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(
 impl MeteredFileInput {
     fn publish(&mut self, force: bool) {
         let now = std::time::Instant::now();
-        if !force && self.last.is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY) {
+        if !force
+            && self
+                .last
+                .is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY)
+        {
             return;
         }
         self.last = Some(now);

@@ -22,8 +22,8 @@ use logtail_core::file::{self, FileInput};
 use logtail_core::input::InputError;
 use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
-use crate::background::{stop_signal, StopSignal, Stopper};
 use crate::alarms::AlarmType;
+use crate::background::{stop_signal, StopSignal, Stopper};
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
 use crate::metrics::{MeteredFileInput, PipelineMetrics, ProcessorSnapshot, SinkMetrics};
 use crate::resources::ReadGate;

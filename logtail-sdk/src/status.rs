@@ -201,7 +201,6 @@ struct State {
     history: VecDeque<(Instant, Totals)>,
     files: HashMap<(String, u64, u64), FileTrack>,
     pipes: HashMap<String, PipeTrack>,
-    snapshots: Vec<PipelineSnapshot>,
 }
 
 #[derive(Debug)]
@@ -249,7 +248,6 @@ impl StatusMonitor {
                 history: VecDeque::new(),
                 files: HashMap::new(),
                 pipes: HashMap::new(),
-                snapshots: Vec::new(),
             }),
         });
         shared.tick(Instant::now());
@@ -372,7 +370,6 @@ impl Shared {
         }
         st.files.retain(|_, f| f.seen);
         st.pipes.retain(|_, p| p.seen);
-        st.snapshots = snapshots;
     }
 
     fn track_files(&self, st: &mut State, p: &PipelineSnapshot, now: Instant, tick_secs: f64) {
@@ -445,13 +442,16 @@ impl Shared {
         // Alarms from the differences since the last tick.
         let split = (p.input.multiline_unmatched_lines + p.discarded_get("multiline_unmatched"))
             .saturating_sub(
-                t.last.input.multiline_unmatched_lines + t.last.discarded_get("multiline_unmatched"),
+                t.last.input.multiline_unmatched_lines
+                    + t.last.discarded_get("multiline_unmatched"),
             );
         if split > 0 {
             self.alarms.raise_n(
                 AlarmType::SplitLogFail,
                 &p.name,
-                &format!("{split} lines matched no multi-line event start (Multiline.StartPattern)"),
+                &format!(
+                    "{split} lines matched no multi-line event start (Multiline.StartPattern)"
+                ),
                 split,
             );
         }
@@ -485,15 +485,17 @@ impl Shared {
         if now.duration_since(t.summary_at) >= o.summary_every {
             let lines = p.input.lines.saturating_sub(t.summary.input.lines);
             if lines > 0 || p.events_out > t.summary.events_out {
-                tracing::info!("{}", summary_line(p, &t.summary, now.duration_since(t.summary_at)));
+                tracing::info!(
+                    "{}",
+                    summary_line(p, &t.summary, now.duration_since(t.summary_at))
+                );
             }
             t.summary = p.clone();
             t.summary_at = now;
         }
         // Progress lines during a backlog.
         if p.input.behind_bytes > o.backlog_bytes {
-            if t
-                .progress_at
+            if t.progress_at
                 .is_none_or(|at| now.duration_since(at) >= o.progress_every)
             {
                 tracing::info!("{}", progress_line(p, rate));
@@ -506,10 +508,7 @@ impl Shared {
 
     /// The rate (bytes a second) of each file, by (pipeline, dev, inode).
     fn rates(st: &State) -> HashMap<(String, u64, u64), f64> {
-        st.files
-            .iter()
-            .map(|(k, f)| (k.clone(), f.rate))
-            .collect()
+        st.files.iter().map(|(k, f)| (k.clone(), f.rate)).collect()
     }
 }
 
@@ -626,10 +625,11 @@ impl StatusHandle {
     /// and sinks, and the alarms kept.
     pub fn status_json(&self) -> Value {
         let sh = &self.0;
+        // The counters as they are now; rates and status as of the last tick.
+        let snapshots = sh.registry.snapshot();
         let st = lock(&sh.state);
         let rates = Shared::rates(&st);
-        let pipelines: Vec<Value> = st
-            .snapshots
+        let pipelines: Vec<Value> = snapshots
             .iter()
             .map(|p| {
                 let files: Vec<Value> = p
@@ -687,7 +687,7 @@ impl StatusHandle {
                 "open_files": st.open_fds,
                 "started_unix": sh.started_unix,
                 "uptime_secs": unix_now().saturating_sub(sh.started_unix),
-                "pipelines": st.snapshots.len(),
+                "pipelines": snapshots.len(),
             },
             "pipelines": pipelines,
             "alarms": sh.alarms.recent(),
@@ -698,6 +698,7 @@ impl StatusHandle {
     /// The `/metrics` document, in the Prometheus text exposition format.
     pub fn prometheus(&self) -> String {
         let sh = &self.0;
+        let snapshots = sh.registry.snapshot();
         let st = lock(&sh.state);
         let mut out = String::new();
         let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
@@ -732,11 +733,16 @@ impl StatusHandle {
             "1 for the agent's current status (ok, busy, many_log_files, process_block, send_block, send_error).",
             vec![(format!("{{status=\"{}\"}}", st.status.as_str()), "1".into())],
         );
-        let snaps = &st.snapshots;
+        let snaps = &snapshots;
         let per_pipeline = |f: &dyn Fn(&PipelineSnapshot) -> u64| -> Vec<(String, String)> {
             snaps
                 .iter()
-                .map(|p| (format!("{{pipeline=\"{}\"}}", esc(&p.name)), f(p).to_string()))
+                .map(|p| {
+                    (
+                        format!("{{pipeline=\"{}\"}}", esc(&p.name)),
+                        f(p).to_string(),
+                    )
+                })
                 .collect()
         };
         family(
@@ -795,7 +801,11 @@ impl StatusHandle {
             for p in snaps {
                 for s in &p.sinks {
                     v.push((
-                        format!("{{pipeline=\"{}\",sink=\"{}\"}}", esc(&p.name), esc(&s.name)),
+                        format!(
+                            "{{pipeline=\"{}\",sink=\"{}\"}}",
+                            esc(&p.name),
+                            esc(&s.name)
+                        ),
                         f(s).to_string(),
                     ));
                 }

@@ -62,7 +62,9 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 }
 
 fn list<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    v.get(k)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Rows padded to their columns' widths, two spaces apart.
@@ -132,7 +134,14 @@ pub(crate) fn render(addr: &str, doc: &Value) -> String {
     out.push_str("\nPIPELINES\n");
     out.push_str(&table(
         &[
-            "PIPELINE", "LINES", "READ", "OUT", "BEHIND", "PARSE-FAIL", "DISCARDED", "FILES",
+            "PIPELINE",
+            "LINES",
+            "READ",
+            "OUT",
+            "BEHIND",
+            "PARSE-FAIL",
+            "DISCARDED",
+            "FILES",
         ],
         &rows,
     ));
@@ -182,6 +191,9 @@ pub(crate) fn render(addr: &str, doc: &Value) -> String {
         ],
         &rows,
     ));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let rows: Vec<Vec<String>> = list(doc, "alarms")
         .iter()
         .rev()
@@ -192,7 +204,10 @@ pub(crate) fn render(addr: &str, doc: &Value) -> String {
                 u(a, "level").to_string(),
                 s(a, "config").to_string(),
                 u(a, "count").to_string(),
-                u(a, "first_seen_unix").to_string(),
+                format!(
+                    "{} ago",
+                    duration_text(now.saturating_sub(u(a, "first_seen_unix")) as f64)
+                ),
                 s(a, "message").to_string(),
             ]
         })

@@ -778,7 +778,15 @@ impl FileInput {
                 );
                 self.stats.copies_adopted += 1;
                 let offset = stream.tracker.committed();
-                self.install(id, file, path, stream, size, now, "continues a truncated file");
+                self.install(
+                    id,
+                    file,
+                    path,
+                    stream,
+                    size,
+                    now,
+                    "continues a truncated file",
+                );
                 self.record(id, path, signature, offset);
                 return Some(id);
             }

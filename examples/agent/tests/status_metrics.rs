@@ -1,0 +1,412 @@
+//! `--status-listen`: `/metrics` parsed by an independent parser (Python's
+//! `prometheus_client`) counts every line written and shows the backlog
+//! falling to 0; lines that are not JSON raise `PARSE_LOG_FAIL_ALARM`,
+//! seen in `/status` with its count and in `logtail-agent status`; and
+//! `input_internal_alarms` delivers the alarms (and the supervisor's
+//! restart cause, `LOGTAIL_CRASH_ALARM`) to a `flusher_file`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// The address the agent serves on (it binds 127.0.0.1:0 and logs it).
+fn status_addr(agent: &mut Agent) -> String {
+    let marker = "serving /status and /metrics on http://";
+    assert!(
+        wait_until(Duration::from_secs(20), || agent.stderr().contains(marker)),
+        "the agent never said where it serves; stderr:\n{}",
+        agent.stderr()
+    );
+    let err = agent.stderr();
+    let at = err.find(marker).unwrap() + marker.len();
+    err[at..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `GET path`: the body of a 200 answer.
+fn get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    body.to_string()
+}
+
+fn status(addr: &str) -> Value {
+    serde_json::from_str(&get(addr, "/status")).unwrap()
+}
+
+const PARSER: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join('%s="%s"' % (k, v) for k, v in sorted(s.labels.items()))
+        out["%s{%s}" % (s.name, labels)] = s.value
+print(json.dumps(out))
+"#;
+
+/// Whether Python's `prometheus_client` can be imported (installed with
+/// pip if it is missing). `false` only when neither works: the caller
+/// skips, loudly.
+fn have_prometheus_client() -> bool {
+    let import = || {
+        Command::new("python3")
+            .args(["-c", "import prometheus_client"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if import() {
+        return true;
+    }
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "-q", "prometheus_client"])
+        .status();
+    import()
+}
+
+/// `text` parsed by `prometheus_client`: `name{labels sorted}` → value.
+fn parse_prometheus(text: &str) -> HashMap<String, f64> {
+    let mut child = Command::new("python3")
+        .args(["-c", PARSER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the exposition: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn scrape(addr: &str) -> HashMap<String, f64> {
+    parse_prometheus(&get(addr, "/metrics"))
+}
+
+fn write_lines(path: &std::path::Path, from: u64, n: u64) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let mut buf = String::new();
+    for i in from..from + n {
+        buf.push_str(&seq_line(i, 100));
+        buf.push('\n');
+    }
+    f.write_all(buf.as_bytes()).unwrap();
+}
+
+#[test]
+fn metrics_count_every_line_written_and_the_backlog_falls_to_zero() {
+    if !have_prometheus_client() {
+        eprintln!("\n\n*** SKIPPED: python3 with prometheus_client (pip install prometheus_client) is needed to parse /metrics independently ***\n");
+        return;
+    }
+    let env = Env::new();
+    let log = env.logs.join("app.log");
+    let first = 30_000;
+    write_lines(&log, 0, first);
+    env.write_config(&["app.log"], &format!("    TailSizeKB: {TAIL_ALL_KB}\n"));
+    let mut agent = Agent::spawn(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &["--status-listen", "127.0.0.1:0"],
+    );
+    agent.wait_started();
+    let addr = status_addr(&mut agent);
+
+    // Scraped during the run: the agent's own gauges are there.
+    let m = scrape(&addr);
+    assert!(m.contains_key("logtail_agent_cpu_cores{}"), "{m:?}");
+    assert!(m["logtail_agent_memory_bytes{}"] > 1e6, "{m:?}");
+
+    let caught_up = |m: &HashMap<String, f64>, n: u64| {
+        m.get("logtail_input_lines_total{pipeline=\"app\"}") == Some(&(n as f64))
+            && m.get("logtail_input_behind_bytes{pipeline=\"app\"}") == Some(&0.0)
+            && m.get("logtail_sink_events_total{pipeline=\"app\",sink=\"flusher_file\"}")
+                == Some(&(n as f64))
+    };
+    let mut last = HashMap::new();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            last = scrape(&addr);
+            caught_up(&last, first)
+        }),
+        "never caught up with {first} lines: {last:?}\nstderr:\n{}",
+        agent.stderr()
+    );
+    let size = std::fs::metadata(&log).unwrap().len() as f64;
+    assert_eq!(
+        last["logtail_input_read_bytes_total{pipeline=\"app\"}"],
+        size
+    );
+
+    // More lines: counted on top, and the backlog goes back to 0.
+    let more = 12_345;
+    write_lines(&log, first, more);
+    let saw_behind = wait_until(Duration::from_secs(5), || {
+        scrape(&addr)
+            .get("logtail_input_behind_bytes{pipeline=\"app\"}")
+            .is_some_and(|b| *b > 0.0)
+    });
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            last = scrape(&addr);
+            caught_up(&last, first + more)
+        }),
+        "never caught up with {} lines: {last:?}",
+        first + more
+    );
+    let size = std::fs::metadata(&log).unwrap().len() as f64;
+    assert_eq!(
+        last["logtail_input_read_bytes_total{pipeline=\"app\"}"],
+        size
+    );
+    for reason in ["time_window", "filter", "long_line", "decode"] {
+        let key = format!("logtail_discarded_events_total{{pipeline=\"app\",reason=\"{reason}\"}}");
+        assert_eq!(last.get(&key), Some(&0.0), "{key}: {last:?}");
+    }
+    // Every line is in the output, once.
+    let out = std::fs::read_to_string(&env.out).unwrap();
+    assert_eq!(out.lines().count() as u64, first + more);
+
+    // /status agrees, per file.
+    let st = status(&addr);
+    let file = &st["pipelines"][0]["files"][0];
+    assert_eq!(file["path"], log.display().to_string());
+    assert_eq!(file["behind_bytes"], 0);
+    assert_eq!(file["percent_read"], 100.0);
+    assert_eq!(file["size"].as_f64(), Some(size));
+    eprintln!("a backlog was seen in between: {saw_behind}");
+    // The log says which file was opened, where, and why.
+    assert!(
+        agent
+            .stderr()
+            .contains(&format!("opened {} at offset 0", log.display())),
+        "{}",
+        agent.stderr()
+    );
+    agent.terminate();
+}
+
+fn json_config(env: &Env, log: &std::path::Path) {
+    std::fs::write(
+        &env.config,
+        format!(
+            "inputs:\n  - Type: input_file\n    FilePaths: [{}]\n    TailSizeKB: {TAIL_ALL_KB}\nprocessors:\n  - Type: processor_parse_json_native\n    SourceKey: content\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+            log.display(),
+            env.out.display()
+        ),
+    )
+    .unwrap();
+}
+
+fn write_mixed(log: &std::path::Path, good: u64, bad: u64) {
+    let mut text = String::new();
+    for i in 0..good {
+        text.push_str(&format!("{{\"seq\":{i},\"msg\":\"ok\"}}\n"));
+    }
+    for i in 0..bad {
+        text.push_str(&format!("not json at all {i}\n"));
+    }
+    std::fs::write(log, text).unwrap();
+}
+
+fn find_alarm<'a>(st: &'a Value, kind: &str, config: &str) -> Option<&'a Value> {
+    st["alarms"]
+        .as_array()?
+        .iter()
+        .find(|a| a["alarm_type"] == kind && a["config"] == config)
+}
+
+#[test]
+fn lines_that_are_not_json_raise_parse_log_fail_alarm_with_their_count() {
+    let env = Env::new();
+    let log = env.logs.join("app.log");
+    write_mixed(&log, 5, 7);
+    json_config(&env, &log);
+    let mut agent = Agent::spawn(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &["--status-listen", "127.0.0.1:0"],
+    );
+    agent.wait_started();
+    let addr = status_addr(&mut agent);
+    let mut st = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            st = status(&addr);
+            find_alarm(&st, "PARSE_LOG_FAIL_ALARM", "app").is_some_and(|a| a["count"] == 7)
+                && st["pipelines"][0]["files"][0]["behind_bytes"] == 0
+        }),
+        "no PARSE_LOG_FAIL_ALARM with count 7, or the file not delivered: {st:#}"
+    );
+    let alarm = find_alarm(&st, "PARSE_LOG_FAIL_ALARM", "app").unwrap();
+    assert_eq!(alarm["level"], 1);
+    let message = alarm["message"].as_str().unwrap();
+    assert!(
+        message.contains("processor_parse_json_native") && message.contains("app.log"),
+        "{message}"
+    );
+    let p = &st["pipelines"][0];
+    assert_eq!(p["name"], "app");
+    assert_eq!(p["parse_failures"], 7);
+    assert_eq!(p["input"]["lines"], 12);
+    let metrics = get(&addr, "/metrics");
+    assert!(
+        metrics.contains("logtail_alarms_total{type=\"PARSE_LOG_FAIL_ALARM\"} 7\n"),
+        "{metrics}"
+    );
+
+    // The status subcommand prints it as tables.
+    let out = Command::new(AGENT)
+        .args(["status", "--status-listen", &addr])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "PIPELINES",
+        "FILES",
+        "SINKS",
+        "ALARMS",
+        "flusher_file",
+        "PARSE_LOG_FAIL_ALARM",
+        "100.0%",
+        &log.display().to_string(),
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    // The pipeline row: name, 12 lines read, …, 7 parse failures.
+    assert!(
+        text.lines().any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&"app") && cols.get(1) == Some(&"12") && cols.contains(&"7")
+        }),
+        "no pipeline row:\n{text}"
+    );
+    agent.terminate();
+
+    // Nobody listening: exit code 1 and why.
+    let out = Command::new(AGENT)
+        .args(["status", "--status-listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot connect"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn input_internal_alarms_delivers_alarms_to_a_flusher() {
+    let env = Env::new();
+    let log = env.logs.join("app.log");
+    write_mixed(&log, 2, 4);
+    json_config(&env, &log);
+    let alarms_out = env.root().join("alarms.jsonl");
+    let alarms_cfg = env.root().join("self_alarms.yaml");
+    std::fs::write(
+        &alarms_cfg,
+        format!(
+            "enable: true\ninputs:\n  - Type: input_internal_alarms\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+            alarms_out.display()
+        ),
+    )
+    .unwrap();
+    // As the supervisor sets it for a worker it restarted.
+    let mut cmd = Command::new(AGENT);
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    cmd.arg("--config")
+        .arg(&env.config)
+        .arg("--config")
+        .arg(&alarms_cfg)
+        .arg("--data-dir")
+        .arg(&env.data)
+        .args(["--no-supervisor", "--log-stderr", "always"])
+        .env("LOGTAIL_RESTART_CAUSE", "the worker was killed by signal 9")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let mut child = cmd.spawn().unwrap();
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&alarms_out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    // Alarm windows close after 30 s; they are delivered within 3 s of that.
+    let found = wait_until(Duration::from_secs(60), || {
+        let ev = events();
+        ev.iter().any(|e| e["alarm_type"] == "PARSE_LOG_FAIL_ALARM")
+            && ev.iter().any(|e| e["alarm_type"] == "LOGTAIL_CRASH_ALARM")
+    });
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(
+        found,
+        "alarms not delivered: {:?}\nstderr:\n{stderr}",
+        events()
+    );
+    let ev = events();
+    let parse = ev
+        .iter()
+        .find(|e| e["alarm_type"] == "PARSE_LOG_FAIL_ALARM")
+        .unwrap();
+    assert_eq!(parse["alarm_count"], "4");
+    assert_eq!(parse["alarm_level"], "1");
+    assert_eq!(parse["config"], "app");
+    let crash = ev
+        .iter()
+        .find(|e| e["alarm_type"] == "LOGTAIL_CRASH_ALARM")
+        .unwrap();
+    assert_eq!(crash["alarm_level"], "3");
+    assert!(
+        crash["alarm_message"]
+            .as_str()
+            .unwrap()
+            .contains("killed by signal 9"),
+        "{crash}"
+    );
+}
