@@ -78,6 +78,8 @@ pub struct PipelineConfig {
 
 /// An input.
 #[derive(Debug, Clone)]
+// One per pipeline: the size of the file input's options does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum InputConfig {
     /// `input_file`.
     File(FileInputOptions),
@@ -1047,6 +1049,37 @@ mod tests {
             .iter()
             .any(|w| w.starts_with("inputs[0].Colour: unknown option")));
     }
+
+    #[test]
+    fn internal_inputs_load_with_loongcollector_options() {
+        let c = parse(
+            "inputs:\n  - Type: input_internal_alarms\nflushers:\n  - Type: flusher_blackhole\n",
+        )
+        .unwrap();
+        assert!(matches!(c.inputs[0], InputConfig::InternalAlarms));
+        let c = parse("inputs:\n  - Type: input_internal_metrics\n    Agent:\n      IntervalSeconds: 15\n    Pipeline:\n      Enable: false\n    Plugin:\n      Interval: 2\n    Runner:\n      Enable: true\nflushers:\n  - Type: flusher_blackhole\n").unwrap();
+        let InputConfig::InternalMetrics(m) = &c.inputs[0] else {
+            panic!("{:?}", c.inputs[0])
+        };
+        assert_eq!(m.agent.interval, Duration::from_secs(15));
+        assert!(!m.pipeline.enable);
+        assert_eq!(m.plugin.interval, Duration::from_secs(120));
+        assert_eq!(m.plugin_source.interval, Duration::from_secs(600));
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.starts_with("inputs[0].Runner: accepted but not implemented")),
+            "{:?}",
+            c.warnings
+        );
+        let e = parse("inputs:\n  - Type: input_internal_metrics\n    Agent:\n      IntervalSeconds: 5\nflushers:\n  - Type: flusher_blackhole\n").unwrap_err();
+        assert_eq!(e.key, "inputs[0].Agent.IntervalSeconds");
+        assert!(e.message.contains("at least 15"), "{e}");
+        let e = parse("inputs:\n  - Type: input_syslog\nflushers:\n  - Type: flusher_blackhole\n")
+            .unwrap_err();
+        assert!(e.message.contains("input_internal_alarms"), "{e}");
+    }
+
     #[test]
     fn processors_and_multiline_load_and_errors_name_their_key() {
         let base = "inputs:\n  - Type: input_file\n    FilePaths: [/a.log]\n";

@@ -234,22 +234,7 @@ impl StatusMonitor {
     ///
     /// The thread cannot be started.
     pub fn start(options: MonitorOptions) -> std::io::Result<StatusMonitor> {
-        let shared = Arc::new(Shared {
-            options,
-            registry: metrics::global(),
-            alarms: alarms::global(),
-            started_unix: unix_now(),
-            state: Mutex::new(State {
-                sampler: SelfSampler::new(),
-                cpu_cores: 0.0,
-                memory_bytes: 0,
-                open_fds: 0,
-                status: AgentStatus::Ok,
-                history: VecDeque::new(),
-                files: HashMap::new(),
-                pipes: HashMap::new(),
-            }),
-        });
+        let shared = Arc::new(Shared::new(options, metrics::global(), alarms::global()));
         shared.tick(Instant::now());
         let (stop, stopping) = stop_signal();
         let s = Arc::clone(&shared);
@@ -320,6 +305,25 @@ pub fn duration_text(secs: f64) -> String {
 }
 
 impl Shared {
+    fn new(options: MonitorOptions, registry: &'static Registry, alarms: &'static Alarms) -> Self {
+        Shared {
+            options,
+            registry,
+            alarms,
+            started_unix: unix_now(),
+            state: Mutex::new(State {
+                sampler: SelfSampler::new(),
+                cpu_cores: 0.0,
+                memory_bytes: 0,
+                open_fds: 0,
+                status: AgentStatus::Ok,
+                history: VecDeque::new(),
+                files: HashMap::new(),
+                pipes: HashMap::new(),
+            }),
+        }
+    }
+
     fn tick(&self, now: Instant) {
         let snapshots = self.registry.snapshot();
         let mut st = lock(&self.state);
@@ -348,13 +352,14 @@ impl Shared {
         }
         if let Some(&(t0, first)) = st.history.front() {
             let secs = now.duration_since(t0).as_secs_f64().max(1.0);
-            let mut i = StatusInputs::default();
             // Counters restart with a new pipeline version: never negative.
-            i.process_tps = totals.batches.saturating_sub(first.batches) as f64 / secs;
-            i.open_fds = st.open_fds;
-            i.process_queue_full = totals.process_full.saturating_sub(first.process_full);
-            i.send_queue_full = totals.send_full.saturating_sub(first.send_full);
-            i.send_errors = totals.send_errors.saturating_sub(first.send_errors);
+            let i = StatusInputs {
+                process_tps: totals.batches.saturating_sub(first.batches) as f64 / secs,
+                open_fds: st.open_fds,
+                process_queue_full: totals.process_full.saturating_sub(first.process_full),
+                send_queue_full: totals.send_full.saturating_sub(first.send_full),
+                send_errors: totals.send_errors.saturating_sub(first.send_errors),
+            };
             st.status = classify(&i);
         }
         for f in st.files.values_mut() {
@@ -911,9 +916,73 @@ mod tests {
     }
 
     #[test]
+    fn a_file_200_mib_behind_for_60_s_raises_read_log_delay_and_errors_set_the_status() {
+        use crate::metrics::{PipelineMetrics, SinkMetrics};
+        let registry: &'static Registry = Box::leak(Box::default());
+        let alarms: &'static Alarms = Box::leak(Box::default());
+        let m = PipelineMetrics::new("big");
+        registry.register(Arc::clone(&m));
+        let sink = Arc::new(SinkMetrics::new("flusher_sls"));
+        m.add_sink(Arc::clone(&sink));
+        let mut f = logtail_core::file::FileProgress::default();
+        f.path = "/var/log/big.log".into();
+        f.size = 300 << 20;
+        f.acked_offset = 10 << 20;
+        m.set_files(vec![f.clone()]);
+        let sh = Shared::new(MonitorOptions::default(), registry, alarms);
+        let h = StatusHandle(Arc::new(Shared::new(
+            MonitorOptions::default(),
+            registry,
+            alarms,
+        )));
+        let t0 = Instant::now();
+        sh.tick(t0);
+        sh.tick(t0 + Duration::from_secs(30));
+        assert!(alarms.recent().is_empty(), "not 60 s yet");
+        sh.tick(t0 + Duration::from_secs(60));
+        let r = alarms.recent();
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].alarm_type, "READ_LOG_DELAY_ALARM");
+        assert_eq!(r[0].config, "big");
+        assert!(
+            r[0].message
+                .starts_with("/var/log/big.log: 290.0 MiB behind"),
+            "{}",
+            r[0].message
+        );
+        // Caught up: no more.
+        f.acked_offset = f.size;
+        m.set_files(vec![f]);
+        sh.tick(t0 + Duration::from_secs(200));
+        assert_eq!(alarms.totals()["READ_LOG_DELAY_ALARM"], 1);
+        assert_eq!(lock(&sh.state).status, AgentStatus::Ok);
+        // A failed send within the period: send_error.
+        sink.send_errors.add(1);
+        sh.tick(t0 + Duration::from_secs(201));
+        assert_eq!(lock(&sh.state).status, AgentStatus::SendError);
+        // The documents show the pipeline (read from the registry now).
+        let doc = h.status_json();
+        assert_eq!(doc["pipelines"][0]["name"], "big");
+        assert_eq!(doc["pipelines"][0]["files"][0]["percent_read"], 100.0);
+        let text = h.prometheus();
+        assert!(
+            text.contains(
+                "logtail_sink_send_errors_total{pipeline=\"big\",sink=\"flusher_sls\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("logtail_alarms_total{type=\"READ_LOG_DELAY_ALARM\"} 1\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn lines_read_as_words() {
-        let mut p = PipelineSnapshot::default();
-        p.name = "app".into();
+        let mut p = PipelineSnapshot {
+            name: "app".into(),
+            ..PipelineSnapshot::default()
+        };
         p.input.behind_bytes = 150 << 20;
         let mut f = logtail_core::file::FileProgress::default();
         f.size = 150 << 20;
