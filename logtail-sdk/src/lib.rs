@@ -39,3 +39,4 @@ pub mod pipeline;
 pub mod resources;
 pub mod sinks;
 pub mod status;
+pub mod status_table;

@@ -71,6 +71,22 @@ impl AgentStatus {
     }
 }
 
+/// The agent as a heartbeat reports it ([`StatusHandle::summary`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AgentSummary {
+    /// Its status.
+    pub status: AgentStatus,
+    /// CPU over the last tick, in cores.
+    pub cpu_cores: f64,
+    /// Resident memory.
+    pub memory_bytes: u64,
+    /// Open descriptors.
+    pub open_files: u64,
+    /// Its version.
+    pub version: String,
+}
+
 /// Batches a second above which the agent is `busy` (LoongCollector's
 /// `process_tps > 20`).
 pub const BUSY_TPS: f64 = 20.0;
@@ -178,6 +194,10 @@ struct FileTrack {
     /// Bytes a second, smoothed.
     rate: f64,
     over_since: Option<Instant>,
+    /// Since when it has bytes not delivered (the read delay).
+    behind_since: Option<Instant>,
+    /// Seconds it has been behind, as of the last tick.
+    delay_secs: f64,
     seen: bool,
 }
 
@@ -385,6 +405,8 @@ impl Shared {
                 acked: f.acked_offset,
                 rate: 0.0,
                 over_since: None,
+                behind_since: None,
+                delay_secs: 0.0,
                 seen: true,
             });
             t.seen = true;
@@ -396,6 +418,10 @@ impl Shared {
             };
             t.acked = f.acked_offset;
             let behind = f.behind_bytes();
+            t.behind_since = (behind > 0).then(|| t.behind_since.unwrap_or(now));
+            t.delay_secs = t
+                .behind_since
+                .map_or(0.0, |since| now.duration_since(since).as_secs_f64());
             if behind > o.delay_alarm_bytes {
                 let since = *t.over_since.get_or_insert(now);
                 if now.duration_since(since) >= o.delay_alarm_after {
@@ -511,9 +537,13 @@ impl Shared {
         }
     }
 
-    /// The rate (bytes a second) of each file, by (pipeline, dev, inode).
-    fn rates(st: &State) -> HashMap<(String, u64, u64), f64> {
-        st.files.iter().map(|(k, f)| (k.clone(), f.rate)).collect()
+    /// The rate (bytes a second) and read delay (seconds) of each file,
+    /// by (pipeline, dev, inode).
+    fn rates(st: &State) -> HashMap<(String, u64, u64), (f64, f64)> {
+        st.files
+            .iter()
+            .map(|(k, f)| (k.clone(), (f.rate, f.delay_secs)))
+            .collect()
     }
 }
 
@@ -625,6 +655,24 @@ impl StatusHandle {
         lock(&self.0.state).status
     }
 
+    /// The agent's status, CPU and memory as of the last tick, and its
+    /// version (what a heartbeat reports).
+    pub fn summary(&self) -> AgentSummary {
+        let st = lock(&self.0.state);
+        AgentSummary {
+            status: st.status,
+            cpu_cores: st.cpu_cores,
+            memory_bytes: st.memory_bytes,
+            open_files: st.open_fds,
+            version: self.0.options.version.clone(),
+        }
+    }
+
+    /// The alarms kept (see [`Alarms::recent`]).
+    pub fn alarms(&self) -> Vec<crate::alarms::Alarm> {
+        self.0.alarms.recent()
+    }
+
     /// The `/status` document: the agent (`status`, CPU, memory, open
     /// files), each pipeline with its input, files, processors, discards
     /// and sinks, and the alarms kept.
@@ -641,10 +689,10 @@ impl StatusHandle {
                     .files
                     .iter()
                     .map(|f| {
-                        let rate = rates
+                        let (rate, delay) = rates
                             .get(&(p.name.clone(), f.dev, f.inode))
                             .copied()
-                            .unwrap_or(0.0);
+                            .unwrap_or((0.0, 0.0));
                         let behind = f.behind_bytes();
                         let percent = if f.size == 0 {
                             100.0
@@ -665,6 +713,7 @@ impl StatusHandle {
                             "read_events": f.read_events,
                             "percent_read": percent,
                             "rate_bytes_per_sec": rate.round(),
+                            "read_delay_secs": delay.round(),
                             "eta_secs": if behind == 0 { Some(0.0) } else if rate >= 1.0 { Some((behind as f64 / rate).round()) } else { None },
                         })
                     })
@@ -767,6 +816,27 @@ impl StatusHandle {
             "gauge",
             "Bytes of the open files not delivered yet (size - acknowledged offset).",
             per_pipeline(&|p| p.input.behind_bytes),
+        );
+        let delays: Vec<(String, String)> = snaps
+            .iter()
+            .map(|p| {
+                let worst = st
+                    .files
+                    .iter()
+                    .filter(|((name, _, _), _)| *name == p.name)
+                    .map(|(_, f)| f.delay_secs)
+                    .fold(0.0, f64::max);
+                (
+                    format!("{{pipeline=\"{}\"}}", esc(&p.name)),
+                    format!("{worst}"),
+                )
+            })
+            .collect();
+        family(
+            "logtail_input_read_delay_seconds",
+            "gauge",
+            "How long the file furthest behind has had bytes not delivered (0 when all are delivered).",
+            delays,
         );
         family(
             "logtail_input_files_open",

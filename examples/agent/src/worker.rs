@@ -99,20 +99,21 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
         }
     });
 
-    let mut running = match Agent::start(options) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("logtail-agent: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    // Counters, status, alarms, and the periodic log lines; served on
+    // Counters, status, alarms, and the periodic log lines (started
+    // before the pipelines, so that a heartbeat can carry them); served on
     // --status-listen.
     let status = match StatusMonitor::start(MonitorOptions::default()) {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::error!("cannot start the status monitor: {e}");
             None
+        }
+    };
+    let mut running = match Agent::start(options) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("logtail-agent: {e}");
+            return ExitCode::from(2);
         }
     };
     let mut status_server = None;
