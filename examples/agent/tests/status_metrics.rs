@@ -410,3 +410,161 @@ fn input_internal_alarms_delivers_alarms_to_a_flusher() {
         "{crash}"
     );
 }
+
+#[test]
+fn a_config_that_fails_raises_category_config_alarm() {
+    let env = Env::new();
+    let dir = env.root().join("conf.d");
+    std::fs::create_dir(&dir).unwrap();
+    let log = env.logs.join("app.log");
+    std::fs::write(&log, "hello\n").unwrap();
+    std::fs::write(
+        dir.join("good.yaml"),
+        format!(
+            "inputs:\n  - Type: input_file\n    FilePaths: [{}]\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+            log.display(),
+            env.out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "inputs:\n  - Type: input_file\nflushers:\n  - Type: flusher_stdout\n",
+    )
+    .unwrap();
+    let dir_arg = dir.display().to_string();
+    let mut agent = Agent::spawn(
+        AGENT,
+        &[],
+        &env.data,
+        &["--config-dir", &dir_arg, "--status-listen", "127.0.0.1:0"],
+    );
+    agent.wait_started();
+    let addr = status_addr(&mut agent);
+    let st = status(&addr);
+    let alarm = find_alarm(&st, "CATEGORY_CONFIG_ALARM", "broken")
+        .unwrap_or_else(|| panic!("no CATEGORY_CONFIG_ALARM for broken: {st:#}"));
+    assert_eq!(alarm["level"], 2);
+    assert_eq!(alarm["count"], 1);
+    assert!(
+        alarm["message"]
+            .as_str()
+            .unwrap()
+            .contains("broken.yaml: inputs[0].FilePaths"),
+        "{alarm}"
+    );
+    // The good config runs.
+    assert_eq!(st["pipelines"][0]["name"], "good");
+    agent.terminate();
+}
+
+fn mkfifo(path: &std::path::Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo {}", path.display());
+}
+
+#[test]
+fn a_backlog_over_100_mib_logs_progress_then_caught_up() {
+    let env = Env::new();
+    let log = env.logs.join("big.log");
+    let (lines, line_len) = (120 * 5243u64, 200);
+    let chunk = format!("{}\n", "x".repeat(line_len - 1)).repeat(5243); // ~1 MiB
+    let mut f = std::fs::File::create(&log).unwrap();
+    for _ in 0..120 {
+        f.write_all(chunk.as_bytes()).unwrap();
+    }
+    drop(f);
+    // The flusher writes into a FIFO nobody reads yet: nothing is
+    // delivered, the whole file stays behind.
+    let fifo = env.root().join("sink.fifo");
+    mkfifo(&fifo);
+    env.write_config_to(
+        &["big.log"],
+        &format!("    TailSizeKB: {TAIL_ALL_KB}\n"),
+        &fifo,
+    );
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let reader_fifo = fifo.clone();
+    let relay = std::thread::spawn(move || {
+        let mut src = std::fs::File::open(&reader_fifo).unwrap();
+        let _ = wait_go.recv();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut newlines = 0u64;
+        loop {
+            match src.read(&mut buf) {
+                Ok(0) | Err(_) => return newlines,
+                Ok(n) => newlines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64,
+            }
+        }
+    });
+    let mut agent = env.spawn(AGENT);
+    agent.wait_started();
+    let progress = |agent: &Agent| {
+        agent
+            .stderr()
+            .lines()
+            .find(|l| l.contains("pipeline app: backlog ") && l.contains("left in 1 file"))
+            .map(str::to_owned)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || progress(&agent).is_some()),
+        "no progress line; stderr:\n{}",
+        agent.stderr()
+    );
+    let line = progress(&agent).unwrap();
+    assert!(
+        line.contains("MiB left") && line.contains("ETA unknown (not advancing)"),
+        "{line}"
+    );
+    // The reader starts: the backlog is delivered and the agent says so.
+    go.send(()).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(120), || agent
+            .stderr()
+            .contains("pipeline app: caught up")),
+        "never caught up; stderr:\n{}",
+        agent.stderr()
+    );
+    for l in agent
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("pipeline app:"))
+    {
+        eprintln!("{l}");
+    }
+    agent.terminate();
+    assert_eq!(relay.join().unwrap(), lines);
+}
+
+#[test]
+fn a_summary_line_per_pipeline_every_minute_while_it_reads() {
+    let env = Env::new();
+    let log = env.logs.join("app.log");
+    write_mixed(&log, 5, 7);
+    json_config(&env, &log);
+    let mut agent = env.spawn(AGENT);
+    agent.wait_started();
+    let summary = |agent: &Agent| {
+        agent
+            .stderr()
+            .lines()
+            .find(|l| l.contains("pipeline app: last "))
+            .map(str::to_owned)
+    };
+    assert!(
+        wait_until(Duration::from_secs(75), || summary(&agent).is_some()),
+        "no summary line within 75 s; stderr:\n{}",
+        agent.stderr()
+    );
+    let line = summary(&agent).unwrap();
+    assert!(
+        line.contains(
+            "s: 12 events read (231 B), 12 out, 1 files open, 0 B behind, 7 parse failures; flusher_file: 12 events sent"
+        ),
+        "{line}"
+    );
+    agent.terminate();
+}
