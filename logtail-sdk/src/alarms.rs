@@ -215,7 +215,7 @@ impl Alarms {
             let first = inner.history.front().map_or(seq, |a| a.seq);
             let idx = usize::try_from(seq.saturating_sub(first)).unwrap_or(usize::MAX);
             if let Some(a) = inner.history.get_mut(idx).filter(|a| a.seq == seq) {
-                if now < a.first_seen_unix + ALARM_WINDOW.as_secs() {
+                if now < a.first_seen_unix.saturating_add(ALARM_WINDOW.as_secs()) {
                     a.count += count;
                     a.last_seen_unix = now;
                     return;
@@ -252,7 +252,9 @@ impl Alarms {
         self.lock()
             .history
             .iter()
-            .filter(|a| a.seq > after && now >= a.first_seen_unix + ALARM_WINDOW.as_secs())
+            .filter(|a| {
+                a.seq > after && now >= a.first_seen_unix.saturating_add(ALARM_WINDOW.as_secs())
+            })
             .cloned()
             .collect()
     }

@@ -568,3 +568,69 @@ fn a_summary_line_per_pipeline_every_minute_while_it_reads() {
     );
     agent.terminate();
 }
+
+#[test]
+fn input_internal_metrics_delivers_pipeline_and_file_metrics_to_a_flusher() {
+    let env = Env::new();
+    let log = env.logs.join("app.log");
+    write_mixed(&log, 5, 7);
+    json_config(&env, &log);
+    let metrics_out = env.root().join("metrics.jsonl");
+    let metrics_cfg = env.root().join("self_metrics.yaml");
+    std::fs::write(
+        &metrics_cfg,
+        format!(
+            "inputs:\n  - Type: input_internal_metrics\n    Agent:\n      IntervalSeconds: 15\n    Pipeline:\n      IntervalSeconds: 15\n    PluginSource:\n      IntervalSeconds: 15\n    Plugin:\n      Enable: false\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+            metrics_out.display()
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::spawn(AGENT, &[&env.config, &metrics_cfg], &env.data, &[]);
+    agent.wait_started();
+    let events = || -> Vec<Value> {
+        std::fs::read_to_string(&metrics_out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let named = |ev: &[Value], name: &str, pipeline: Option<&str>| -> Option<(Value, Value)> {
+        ev.iter().rev().find_map(|e| {
+            let labels: Value = serde_json::from_str(e["__labels__"].as_str()?).ok()?;
+            let value: Value = serde_json::from_str(e["__value__"].as_str()?).ok()?;
+            (e["__name__"] == name && pipeline.is_none_or(|p| labels["pipeline_name"] == p))
+                .then_some((labels, value))
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(40), || {
+            let ev = events();
+            named(&ev, "agent", None).is_some()
+                && named(&ev, "pipeline", Some("app")).is_some()
+                && named(&ev, "plugin_source", Some("app")).is_some()
+        }),
+        "metrics not delivered: {:?}\nstderr:\n{}",
+        events(),
+        agent.stderr()
+    );
+    let ev = events();
+    let (_, agent_value) = named(&ev, "agent", None).unwrap();
+    assert!(
+        agent_value["memory_used_mb"].as_u64().unwrap() > 0,
+        "{agent_value}"
+    );
+    assert_eq!(agent_value["pipeline_config_total"], 2);
+    let (_, p) = named(&ev, "pipeline", Some("app")).unwrap();
+    assert_eq!(p["input_lines_total"], 12);
+    assert_eq!(p["process_parse_failures_total"], 7);
+    assert_eq!(p["input_read_bytes_total"], 231);
+    let (labels, f) = named(&ev, "plugin_source", Some("app")).unwrap();
+    assert_eq!(labels["file_name"], log.display().to_string());
+    assert_eq!(f["size_bytes"], 231);
+    assert_eq!(f["read_events_total"], 12);
+    assert!(
+        ev.iter().all(|e| e["__name__"] != "plugin"),
+        "Plugin is disabled"
+    );
+    agent.terminate();
+}
