@@ -1,9 +1,12 @@
-//! `--status-listen`: `/metrics` parsed by an independent parser (Python's
-//! `prometheus_client`) counts every line written and shows the backlog
-//! falling to 0; lines that are not JSON raise `PARSE_LOG_FAIL_ALARM`,
-//! seen in `/status` with its count and in `logtail-agent status`; and
+//! Status, metrics and alarms, through the real agent: `/metrics` parsed
+//! by an independent parser (Python's `prometheus_client`) counts every
+//! line written and shows the backlog falling to 0; lines that are not
+//! JSON raise `PARSE_LOG_FAIL_ALARM`, seen in `/status` with its count and
+//! in `logtail-agent status`; a bad config raises `CATEGORY_CONFIG_ALARM`;
 //! `input_internal_alarms` delivers the alarms (and the supervisor's
-//! restart cause, `LOGTAIL_CRASH_ALARM`) to a `flusher_file`.
+//! restart cause, `LOGTAIL_CRASH_ALARM`) and `input_internal_metrics` the
+//! counters to a `flusher_file`; the log has progress lines during a
+//! backlog and a summary line per pipeline every minute.
 
 mod common;
 

@@ -1698,7 +1698,9 @@ fn start_why(start: Start) -> &'static str {
     match start {
         Start::At(_) => "continues from its checkpoint (or where the previous reader stopped)",
         Start::End => "at its end: what it holds was collected already",
-        Start::Tail => "found at start-up without a checkpoint: TailSizeKB before its end",
+        Start::Tail => {
+            "found at start-up without a checkpoint: from TailSizeKB before its end (or its start)"
+        }
         Start::Zero => "a new file, from its start",
     }
 }
