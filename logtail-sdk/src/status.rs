@@ -497,6 +497,19 @@ impl Shared {
                     quota,
                 );
             }
+            // Quota answers are retried too: they have their own alarm.
+            let retried = s
+                .groups_retried
+                .saturating_sub(before.groups_retried)
+                .saturating_sub(quota);
+            if retried > 0 {
+                self.alarms.raise_n(
+                    AlarmType::SendDataFail,
+                    &p.name,
+                    &format!("{}: {retried} requests failed and were retried", s.name),
+                    retried,
+                );
+            }
             let lost = (s.groups_failed + s.groups_rejected)
                 .saturating_sub(before.groups_failed + before.groups_rejected);
             if lost > 0 {

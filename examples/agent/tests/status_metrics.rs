@@ -637,3 +637,81 @@ fn input_internal_metrics_delivers_pipeline_and_file_metrics_to_a_flusher() {
     );
     agent.terminate();
 }
+
+#[test]
+fn sls_quota_answers_raise_send_quota_exceed_and_the_status_says_send_error() {
+    use logtail_testkit::sls_receiver::{Fault, Receiver, ReceiverOptions};
+    let env = Env::new();
+    let r = Receiver::start(ReceiverOptions::default()).unwrap();
+    let log = env.logs.join("app.log");
+    let n = 2_000;
+    write_lines(&log, 0, n);
+    std::fs::write(
+        &env.config,
+        format!(
+            "inputs:\n  - Type: input_file\n    FilePaths: [{}]\n    TailSizeKB: {TAIL_ALL_KB}\nflushers:\n  - Type: flusher_sls\n    Project: proj\n    Logstore: store\n    Region: cn-hangzhou\n    Endpoint: {}\n",
+            log.display(),
+            r.endpoint()
+        ),
+    )
+    .unwrap();
+    let creds = env.root().join("credentials.yaml");
+    std::fs::write(
+        &creds,
+        "AccessKeyId: test-key-id\nAccessKeySecret: test-key-secret\n",
+    )
+    .unwrap();
+    // The first 3 requests are answered "quota exceeded".
+    r.set_fault(
+        Fault::Error {
+            status: 403,
+            code: "WriteQuotaExceed".into(),
+        },
+        Some(3),
+    );
+    let mut agent = Agent::spawn(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &[
+            "--credentials-file",
+            creds.to_str().unwrap(),
+            "--status-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    agent.wait_started();
+    let addr = status_addr(&mut agent);
+    let mut st = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            st = status(&addr);
+            find_alarm(&st, "SEND_QUOTA_EXCEED_ALARM", "app").is_some()
+                && st["pipelines"][0]["sinks"][0]["events"] == n
+                && st["agent"]["status"] == "send_error"
+        }),
+        "no quota alarm, send_error status and delivery: {st:#}\nstderr:\n{}",
+        agent.stderr()
+    );
+    let quota = find_alarm(&st, "SEND_QUOTA_EXCEED_ALARM", "app").unwrap();
+    assert_eq!(quota["level"], 2);
+    assert_eq!(quota["count"], 3, "{quota}");
+    let sink = &st["pipelines"][0]["sinks"][0];
+    assert_eq!(sink["name"], "flusher_sls");
+    assert_eq!(sink["quota_errors"], 3);
+    assert!(sink["groups_retried"].as_u64().unwrap() >= 3, "{sink}");
+    // Quota answers are not counted again as failed sends.
+    assert!(
+        find_alarm(&st, "SEND_DATA_FAIL_ALARM", "app").is_none(),
+        "{st:#}"
+    );
+    assert_eq!(r.logs().len() as u64, n);
+    let m = get(&addr, "/metrics");
+    assert!(
+        m.contains(&format!(
+            "logtail_sink_events_total{{pipeline=\"app\",sink=\"flusher_sls\"}} {n}\n"
+        )),
+        "{m}"
+    );
+    agent.terminate();
+}
