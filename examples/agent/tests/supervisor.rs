@@ -39,6 +39,11 @@ fn kill(pid: i32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
 
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill(pid, 0) only checks that the pid exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
 fn count(hay: &str, needle: &str) -> usize {
     hay.matches(needle).count()
 }
@@ -125,12 +130,7 @@ fn a_crash_loop_backs_off_and_signals_are_passed_on() {
         log.contains("the worker stopped (exit code 0); supervisor exits"),
         "{log}"
     );
-    // SAFETY: kill(pid, 0) only checks the pid exists.
-    assert_ne!(
-        unsafe { libc::kill(pid, 0) },
-        0,
-        "the worker outlived its supervisor"
-    );
+    assert!(!alive(pid), "the worker outlived its supervisor");
 }
 
 #[test]
@@ -144,10 +144,7 @@ fn a_killed_supervisor_stops_its_worker_gracefully() {
     agent.kill();
     // The worker gets SIGTERM (parent-death signal) and stops as on request.
     assert!(
-        wait_until(Duration::from_secs(10), || {
-            // SAFETY: kill(pid, 0) only checks the pid exists.
-            unsafe { libc::kill(worker, 0) != 0 }
-        }),
+        wait_until(Duration::from_secs(10), || !alive(worker)),
         "worker {worker} still runs"
     );
     assert!(
