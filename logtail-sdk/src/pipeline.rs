@@ -746,8 +746,11 @@ fn run_sink(
         // The agent-wide byte budget: wait for this batch's share (a
         // retry does not pay again).
         let wait = limit.take(batch.bytes);
-        if !wait.is_zero() {
-            abandon.sleep(wait);
+        if !wait.is_zero() && !abandon.sleep(wait) {
+            // Given up while waiting: not sent, so read again on restart
+            // (sending it now would double it after the checkpoint).
+            batch.ack.failed();
+            continue;
         }
         loop {
             match sink.send(batch) {
