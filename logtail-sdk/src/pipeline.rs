@@ -26,7 +26,7 @@ use crate::alarms::AlarmType;
 use crate::background::{stop_signal, StopSignal, Stopper};
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
 use crate::metrics::{MeteredFileInput, PipelineMetrics, ProcessorSnapshot, SinkMetrics};
-use crate::resources::ReadGate;
+use crate::resources::{ReadGate, SendLimit};
 use crate::sinks::sls::{CredentialSource, HostInfo, SlsSink};
 use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
 
@@ -48,6 +48,8 @@ pub struct BuildContext {
     /// The delay the pipelines' inputs sleep before each poll, set by a
     /// [`Monitor`](crate::resources::Monitor) under a CPU limit.
     pub read_gate: crate::resources::ReadGate,
+    /// The byte budget of all flushers (`--max-send-rate`).
+    pub send_limit: crate::resources::SendLimit,
 }
 
 impl BuildContext {
@@ -60,6 +62,7 @@ impl BuildContext {
             clock: None,
             identity_sources: Default::default(),
             read_gate: Default::default(),
+            send_limit: Default::default(),
         }
     }
 
@@ -173,6 +176,7 @@ pub struct Pipeline {
     sinks: Vec<Box<dyn Sink>>,
     read_gate: ReadGate,
     metrics: Arc<PipelineMetrics>,
+    send_limit: SendLimit,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -208,6 +212,7 @@ impl Pipeline {
             parsers,
             sinks,
             read_gate: ReadGate::default(),
+            send_limit: SendLimit::default(),
         }
     }
 
@@ -219,6 +224,13 @@ impl Pipeline {
 
     fn with_metrics(mut self, metrics: Arc<PipelineMetrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Makes every sink take its batches' bytes from `limit` first (the
+    /// agent-wide `--max-send-rate`).
+    pub fn with_send_limit(mut self, limit: SendLimit) -> Self {
+        self.send_limit = limit;
         self
     }
 
@@ -243,6 +255,7 @@ impl Pipeline {
         let sinks = Self::build_flushers(cfg, ctx, &metrics)?;
         Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
             .with_read_gate(ctx.read_gate.clone())
+            .with_send_limit(ctx.send_limit.clone())
             .with_metrics(metrics))
     }
 
@@ -273,6 +286,7 @@ impl Pipeline {
         let (input, parsers) = Self::build_front(cfg, ctx, &metrics)?;
         Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
             .with_read_gate(ctx.read_gate.clone())
+            .with_send_limit(ctx.send_limit.clone())
             .with_metrics(metrics))
     }
 
@@ -411,6 +425,7 @@ impl Pipeline {
             sinks,
             read_gate,
             metrics,
+            send_limit,
         } = self;
         // Sinks given as values (not from `flushers`) get their counters now.
         if metrics.sinks().len() != sinks.len() {
@@ -441,9 +456,10 @@ impl Pipeline {
             sink_txs.push((tx, Arc::clone(&sm)));
             let abandon = abandon_signal.clone();
             let pname = name.clone();
+            let limit = send_limit.clone();
             stages.push(spawn(
                 "sink",
-                Box::new(move || run_sink(&pname, sink.as_mut(), rx, &abandon, &sm)),
+                Box::new(move || run_sink(&pname, sink.as_mut(), rx, &abandon, &sm, &limit)),
             )?);
         }
         let (in_tx, in_rx) = bounded::<EventBatch>(QUEUE_BATCHES);
@@ -883,6 +899,7 @@ fn run_sink(
     rx: Receiver<EventBatch>,
     abandon: &StopSignal,
     metrics: &SinkMetrics,
+    limit: &SendLimit,
 ) {
     // Kept across batches: a sink that keeps failing keeps backing off.
     let mut backoff = Backoff::new(Duration::from_millis(100));
@@ -895,6 +912,15 @@ fn run_sink(
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        // The agent-wide byte budget: wait for this batch's share (a
+        // retry does not pay again).
+        let wait = limit.take(batch.bytes);
+        if !wait.is_zero() && !abandon.sleep(wait) {
+            // Given up while waiting: not sent, so read again on restart
+            // (sending it now would double it after the checkpoint).
+            batch.ack.failed();
+            continue;
+        }
         let (events, bytes) = (batch.events.len() as u64, batch.bytes);
         loop {
             match sink.send(batch) {

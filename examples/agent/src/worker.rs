@@ -15,7 +15,7 @@ use signal_hook::iterator::Signals;
 use logtail_sdk::agent::{self, Agent, AgentOptions, Control};
 use logtail_sdk::config::{ConfigError, PipelineConfig};
 use logtail_sdk::host::IdentitySources;
-use logtail_sdk::resources::{Limits, Monitor, ReadGate, RestartRule};
+use logtail_sdk::resources::{Limits, Monitor, ReadGate, RestartRule, SendLimit};
 use logtail_sdk::sinks::sls::CredentialSource;
 use logtail_sdk::status::{MonitorOptions, StatusMonitor};
 
@@ -35,6 +35,7 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     let mut options = AgentOptions::new(args.data_dir.clone());
     let read_gate = ReadGate::default();
     options.read_gate = read_gate.clone();
+    options.send_limit = SendLimit::new(limits.max_send_rate);
     options.configs = args.configs.clone();
     options.config_dir = args.config_dir.clone();
     options.config_servers = args.config_servers.clone();
@@ -130,7 +131,7 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
             }
         }
     }
-    tracing::info!(pipelines = running.pipelines().len(), data_dir = %running.data_dir().display(), cpu_limit = limits.cpu_cores, mem_limit_mb = limits.mem_mb, "logtail-agent started");
+    tracing::info!(pipelines = running.pipelines().len(), data_dir = %running.data_dir().display(), cpu_limit = limits.cpu_cores, mem_limit_mb = limits.mem_mb, max_send_rate = limits.max_send_rate, "logtail-agent started");
     // Over a limit for too long: stop as on SIGTERM (deliver, checkpoint),
     // then exit with RESTART_EXIT for whoever restarts the agent.
     let (restart_tx, restart_rx) = crossbeam_channel::bounded(1);
