@@ -966,7 +966,7 @@ pub fn raise_restart_alarm(cause: &str) {
         alarms::global().raise(
             AlarmType::LogtailCrash,
             "",
-            &format!("the worker was restarted: {cause}"),
+            &format!("restarted by the supervisor: {cause}"),
         );
     }
 }

@@ -715,3 +715,50 @@ fn sls_quota_answers_raise_send_quota_exceed_and_the_status_says_send_error() {
     );
     agent.terminate();
 }
+
+#[test]
+fn a_worker_restarted_by_the_supervisor_raises_logtail_crash_alarm() {
+    let env = Env::new();
+    std::fs::write(env.logs.join("app.log"), "one\n").unwrap();
+    env.write_config(&["app.log"], &format!("    TailSizeKB: {TAIL_ALL_KB}\n"));
+    let mut agent = Agent::spawn_supervised(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &["--status-listen", "127.0.0.1:0"],
+    );
+    agent.wait_started();
+    let first_addr = status_addr(&mut agent);
+    assert!(
+        find_alarm(&status(&first_addr), "LOGTAIL_CRASH_ALARM", "").is_none(),
+        "a first start is no crash"
+    );
+    let worker = agent.worker_pid().expect("a worker");
+    // SAFETY: kill(2) on the worker this test's agent started.
+    assert_eq!(unsafe { libc::kill(worker, libc::SIGKILL) }, 0);
+    // The new worker serves on a port of its own (127.0.0.1:0): its line
+    // is the second one.
+    let marker = "serving /status and /metrics on http://";
+    assert!(
+        wait_until(Duration::from_secs(20), || agent
+            .stderr()
+            .matches(marker)
+            .count()
+            == 2),
+        "no second worker; stderr:\n{}",
+        agent.stderr()
+    );
+    let err = agent.stderr();
+    let at = err.rfind(marker).unwrap() + marker.len();
+    let addr = err[at..].split_whitespace().next().unwrap().to_string();
+    let st = status(&addr);
+    let crash = find_alarm(&st, "LOGTAIL_CRASH_ALARM", "")
+        .unwrap_or_else(|| panic!("no LOGTAIL_CRASH_ALARM: {st:#}"));
+    assert_eq!(crash["level"], 3);
+    assert_eq!(crash["count"], 1);
+    assert_eq!(
+        crash["message"],
+        "restarted by the supervisor: the worker was killed by signal 9"
+    );
+    agent.terminate();
+}
