@@ -443,6 +443,9 @@ pub struct AgentOptions {
     pub read_gate: crate::resources::ReadGate,
     /// The byte budget all flushers share (`--max-send-rate`).
     pub send_limit: crate::resources::SendLimit,
+    /// Most bytes each pipeline holds read but unacknowledged; `None`
+    /// keeps the input's default (64 MiB).
+    pub max_in_flight_bytes: Option<u64>,
 }
 
 impl AgentOptions {
@@ -463,6 +466,7 @@ impl AgentOptions {
             stop_timeout: STOP_TIMEOUT,
             read_gate: Default::default(),
             send_limit: Default::default(),
+            max_in_flight_bytes: None,
         }
     }
 }
@@ -519,6 +523,7 @@ impl Agent {
         ctx.credentials = options.credentials.clone();
         ctx.read_gate = options.read_gate.clone();
         ctx.send_limit = options.send_limit.clone();
+        ctx.max_in_flight_bytes = options.max_in_flight_bytes;
         let mut manager = PipelineManager::new(ctx, options.stop_timeout);
         let mut local = LocalConfigs::new(options.configs.clone(), options.config_dir.clone());
         let remote = !options.config_servers.is_empty();
