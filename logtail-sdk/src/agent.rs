@@ -441,6 +441,10 @@ pub struct AgentOptions {
     /// The read throttle every pipeline obeys (set by a
     /// [`Monitor`](crate::resources::Monitor) under a CPU limit).
     pub read_gate: crate::resources::ReadGate,
+    /// What each heartbeat reports about the agent (status, CPU, memory,
+    /// alarms); none: [`ReportProvider::self_sampled`](crate::fleet::ReportProvider::self_sampled)
+    /// (status `ok`, the process's CPU and memory).
+    pub report: Option<crate::fleet::ReportProvider>,
 }
 
 impl AgentOptions {
@@ -460,6 +464,7 @@ impl AgentOptions {
             credentials: CredentialSource::Env,
             stop_timeout: STOP_TIMEOUT,
             read_gate: Default::default(),
+            report: None,
         }
     }
 }
@@ -533,6 +538,12 @@ impl Agent {
             o.tags = options.tags.clone();
             o.heartbeat_interval = options.heartbeat_interval;
             o.identity_refresh = options.identity_refresh;
+            o.report = Some(
+                options
+                    .report
+                    .clone()
+                    .unwrap_or_else(crate::fleet::ReportProvider::self_sampled),
+            );
             match Fleet::start(o) {
                 Ok((f, rx)) => (Some(f), rx),
                 Err(e) => {
