@@ -390,7 +390,7 @@ fn hosts_table(h: &mut String, hosts: &[Value], now: u64) {
             escape(x["agent_status"].as_str().unwrap_or("–")),
             x["cpu_cores"]
                 .as_f64()
-                .map(|c| format!("{c:.2}"))
+                .map(|c| format!("{c:.3}"))
                 .unwrap_or_else(|| "–".into()),
             x["memory_bytes"]
                 .as_u64()
@@ -568,7 +568,7 @@ mod tests {
             page.contains("1.0 min ago") || page.contains("60 s ago"),
             "{page}"
         );
-        assert!(page.contains("12.3 MiB") && page.contains(">0.25<"));
+        assert!(page.contains("12.3 MiB") && page.contains(">0.250<"));
         assert!(page.contains("class=\"alarm-count\">7<"));
         assert!(page.contains("1970-01-01 00:16:40"), "{page}");
     }

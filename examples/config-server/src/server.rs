@@ -12,8 +12,8 @@
 //! configs whose version differs from what the agent reported, full detail
 //! inline, and version -1 for configs it runs that no longer apply to it.
 //!
-//! Admin API (JSON; errors are `{"error": "what is wrong"}` with 400, 404,
-//! 405 or 409):
+//! Admin API (JSON; errors are `{"error": "what is wrong"}` with 400, 401 (admin token, see
+//! [`crate::console`]), 404, 405 or 409):
 //!
 //! | method and path | body / answer |
 //! |---|---|
@@ -1073,7 +1073,7 @@ fn alarms_json(
                 .map(move |a| (id, h, a))
         })
         .collect();
-    all.sort_by(|a, b| b.2.received_ms.cmp(&a.2.received_ms));
+    all.sort_by_key(|a| std::cmp::Reverse(a.2.received_ms));
     all.into_iter()
         .take(limit)
         .map(|(id, h, r)| {

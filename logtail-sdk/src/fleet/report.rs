@@ -218,7 +218,7 @@ impl AgentReport {
             }
         };
         if let Some(s) = text(EXTRA_STATUS, &mut errors) {
-            report.status = cut(s, MAX_NAME_CHARS);
+            report.status = cut(s, MAX_NAME_CHARS).trim_end().to_string();
         }
         if let Some(s) = text(EXTRA_CPU, &mut errors) {
             match s.parse::<f64>() {
@@ -283,7 +283,9 @@ fn alarm_from_json(item: serde_json::Value) -> Result<AlarmReport, String> {
     if a.count == 0 {
         return Err("alarm_count is 0".into());
     }
-    a.alarm_type = cut(a.alarm_type.trim(), MAX_NAME_CHARS);
+    a.alarm_type = cut(a.alarm_type.trim(), MAX_NAME_CHARS)
+        .trim_end()
+        .to_string();
     a.message = cut(&a.message, MAX_MESSAGE_CHARS);
     a.config = a.config.map(|c| cut(&c, MAX_NAME_CHARS));
     Ok(a)
