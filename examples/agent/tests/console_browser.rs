@@ -4,7 +4,8 @@
 //! a token form first, then the machine group with its host `OK`, the
 //! agent's version, status, CPU and memory, one config `APPLIED` and one
 //! `FAILED` with its message; and, without reloading the page, the host
-//! turning `FAIL` once its agent is stopped.
+//! turning `FAIL` once its agent is stopped, and a note that the data is
+//! no longer updated once the server is gone.
 //!
 //! The server runs as in `fleet_agent.rs`: this test binary started again,
 //! running only [`console_server_process`] (Cargo builds the
@@ -236,4 +237,18 @@ fn console_in_a_browser_shows_hosts_configs_and_failures() {
     // The last report and the configs stay visible.
     let row = first_row(&b).unwrap();
     assert!(row.configs[1].contains("FAILED"), "{row:?}");
+
+    // The server goes away: the page says its data is no longer updated
+    // and keeps showing the last.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || b
+            .texts("#updated")
+            .first()
+            .is_some_and(|t| t.starts_with("Not updated:"))),
+        "{:?}",
+        b.texts("#updated")
+    );
+    assert_eq!(first_row(&b).unwrap().heartbeat, "FAIL");
 }

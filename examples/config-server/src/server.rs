@@ -26,14 +26,14 @@
 //! | `GET /api/v1/pipeline_configs` | `{"pipeline_configs":[{"name","version"}]}` |
 //! | `GET`, `PUT`, `DELETE /api/v1/pipeline_configs/NAME` | `{"name","version","detail"}`; `PUT {"detail":…}` bumps the version |
 //! | `GET /api/v1/hosts` | every host seen |
-//! | `GET /api/v1/alarms?group=G&since=T&limit=N` | `{"alarms":[{"instance_id","hostname","ip","alarm_type","alarm_level","alarm_message","alarm_count","config","first_seen","received_ms"}]}`, newest first; `group`, `since` (Unix seconds, by receipt) and `limit` (200) optional |
+//! | `GET /api/v1/alarms?group=G&since=T&limit=N` | `{"alarms":[{"instance_id","hostname","ip","alarm_type","alarm_level","level_name","alarm_message","alarm_count","config","first_seen","received_ms"}]}`, newest first; `group`, `since` (Unix seconds, by receipt) and `limit` (200) optional |
 //! | `GET /api/v1/overview` | what the console shows: `{"now_ms","heartbeat_timeout_ms","groups":[{…group, "hosts":[…]}],"other_hosts":[…],"alarms":[…]}` |
 //!
 //! Hosts carry, besides the heartbeat status (`status`: `OK` while
 //! heartbeats arrive, `FAIL` after [`ServerOptions::heartbeat_timeout`]
 //! without one), what the agent reported about itself in the heartbeat's
 //! extras ([`logtail_sdk::fleet::report`]): `agent_status`, `cpu_cores`,
-//! `memory_bytes`, `reported_ms`, and `alarms` (how many are kept). The
+//! `memory_bytes`, `reported_ms`, and `alarms_kept` (how many of its alarms are kept). The
 //! alarms are kept in memory, the last [`ServerOptions::alarms_per_host`]
 //! per host; a restarted server starts without them.
 //!
@@ -740,7 +740,7 @@ impl ConfigServer {
             "memory_bytes": h.report.as_ref().map(|r| r.memory_bytes),
             "reported_ms": h.report.as_ref().map(|r| r.reported_ms),
             "report_error": h.report.as_ref().and_then(|r| r.error.as_deref()),
-            "alarms": h.alarms.len(),
+            "alarms_kept": h.alarms.len(),
         })
     }
 

@@ -155,7 +155,7 @@ fn heartbeats_carry_status_resources_and_alarms() {
     assert_eq!(a["config"], "app");
     assert_eq!(a["alarm_message"], "parse failed: <line 1>");
     assert_eq!(a["instance_id"].as_str(), Some(fleet.instance_id()));
-    assert_eq!(host(&server).unwrap()["alarms"], 1);
+    assert_eq!(host(&server).unwrap()["alarms_kept"], 1);
     // Filters: another group, a time after it, bad parameters.
     assert!(alarms(&server, "?group=dbs").is_empty());
     let later = std::time::SystemTime::now()
@@ -170,6 +170,18 @@ fn heartbeats_carry_status_resources_and_alarms() {
     let (s, v) = server.call("GET", "/api/v1/alarms?since=yesterday", None);
     assert_eq!(s, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains("Unix seconds"), "{v}");
+
+    // The console shows the alarm, escaped, to a bearer of the token.
+    let (s, page) = get_with(&url, "/", Some(&format!("Bearer {TOKEN}")));
+    assert_eq!(s, 200);
+    assert!(page.contains("parse failed: &lt;line 1&gt;"), "{page}");
+    assert!(!page.contains("<line 1>"), "{page}");
+    assert!(page.contains("PARSE_LOG_FAIL_ALARM") && page.contains("send_error"));
+    assert!(
+        page.contains("117.7 MiB") && page.contains(">0.375<"),
+        "{page}"
+    );
+    console_cookie_rules(&url);
 
     // An alarm raised while the server is down is kept and delivered once
     // it is back.
@@ -203,6 +215,65 @@ fn heartbeats_carry_status_resources_and_alarms() {
     // The host's report is back too.
     assert_eq!(host(&server).unwrap()["agent_status"], "send_error");
     fleet.stop();
+}
+
+/// `/?token=` sets the cookie and redirects; the cookie opens the console
+/// and `GET`s of the API, never a change; a wrong `?token=` is refused.
+fn console_cookie_rules(url: &str) {
+    let http = ureq::AgentBuilder::new().redirects(0).build();
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => (r.status(), r),
+        Err(ureq::Error::Status(s, r)) => (s, r),
+        Err(e) => panic!("{e}"),
+    };
+    let (s, r) = status(http.get(&format!("{url}/?token=wrong-token-0")).call());
+    assert_eq!(s, 401);
+    assert!(r.header("Set-Cookie").is_none());
+    assert!(r.into_string().unwrap().contains("Wrong admin token"));
+
+    let (s, r) = status(http.get(&format!("{url}/?token={TOKEN}")).call());
+    assert_eq!(s, 303);
+    assert_eq!(r.header("Location"), Some("/"));
+    let cookie = r.header("Set-Cookie").unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    for path in ["/", "/console/main", "/api/v1/overview"] {
+        let (s, _) = status(
+            http.get(&format!("{url}{path}"))
+                .set("Cookie", &pair)
+                .call(),
+        );
+        assert_eq!(s, 200, "GET {path} with the cookie");
+    }
+    let (s, r) = status(
+        http.get(&format!("{url}/console/main"))
+            .set("Cookie", &pair)
+            .call(),
+    );
+    assert_eq!(s, 200);
+    let main = r.into_string().unwrap();
+    assert!(
+        main.starts_with("<p id=\"updated\"") && !main.contains("<html"),
+        "{main}"
+    );
+    let (s, _) = status(
+        http.post(&format!("{url}/api/v1/machine_groups"))
+            .set("Cookie", &pair)
+            .send_string(r#"{"name":"evil","type":"ip"}"#),
+    );
+    assert_eq!(s, 401, "a change needs the header, not the cookie");
+    let (s, _) = status(
+        http.get(&format!("{url}/api/v1/overview"))
+            .set(
+                "Cookie",
+                &format!("{}=not-it-at-all", "logtail_admin_token"),
+            )
+            .call(),
+    );
+    assert_eq!(s, 401);
 }
 
 #[test]
