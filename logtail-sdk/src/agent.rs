@@ -441,6 +441,8 @@ pub struct AgentOptions {
     /// The read throttle every pipeline obeys (set by a
     /// [`Monitor`](crate::resources::Monitor) under a CPU limit).
     pub read_gate: crate::resources::ReadGate,
+    /// The byte budget all flushers share (`--max-send-rate`).
+    pub send_limit: crate::resources::SendLimit,
     /// What each heartbeat reports about the agent (status, CPU, memory,
     /// alarms); none: [`ReportProvider::self_sampled`](crate::fleet::ReportProvider::self_sampled)
     /// (status `ok`, the process's CPU and memory).
@@ -464,6 +466,7 @@ impl AgentOptions {
             credentials: CredentialSource::Env,
             stop_timeout: STOP_TIMEOUT,
             read_gate: Default::default(),
+            send_limit: Default::default(),
             report: None,
         }
     }
@@ -520,6 +523,7 @@ impl Agent {
         ctx.identity_sources = options.identity.clone();
         ctx.credentials = options.credentials.clone();
         ctx.read_gate = options.read_gate.clone();
+        ctx.send_limit = options.send_limit.clone();
         let mut manager = PipelineManager::new(ctx, options.stop_timeout);
         let mut local = LocalConfigs::new(options.configs.clone(), options.config_dir.clone());
         let remote = !options.config_servers.is_empty();

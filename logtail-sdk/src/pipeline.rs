@@ -24,7 +24,7 @@ use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
 use crate::background::{stop_signal, StopSignal, Stopper};
 use crate::config::{FlusherConfig, InputConfig, PipelineConfig};
-use crate::resources::ReadGate;
+use crate::resources::{ReadGate, SendLimit};
 use crate::sinks::sls::{CredentialSource, HostInfo, SlsSink};
 use crate::sinks::{BlackholeSink, FileSink, StdoutSink};
 
@@ -46,6 +46,8 @@ pub struct BuildContext {
     /// The delay the pipelines' inputs sleep before each poll, set by a
     /// [`Monitor`](crate::resources::Monitor) under a CPU limit.
     pub read_gate: crate::resources::ReadGate,
+    /// The byte budget of all flushers (`--max-send-rate`).
+    pub send_limit: crate::resources::SendLimit,
 }
 
 impl BuildContext {
@@ -58,6 +60,7 @@ impl BuildContext {
             clock: None,
             identity_sources: Default::default(),
             read_gate: Default::default(),
+            send_limit: Default::default(),
         }
     }
 
@@ -170,6 +173,7 @@ pub struct Pipeline {
     parsers: Vec<Box<dyn Parser>>,
     sinks: Vec<Box<dyn Sink>>,
     read_gate: ReadGate,
+    send_limit: SendLimit,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -203,7 +207,15 @@ impl Pipeline {
             parsers,
             sinks,
             read_gate: ReadGate::default(),
+            send_limit: SendLimit::default(),
         }
+    }
+
+    /// Makes every sink take its batches' bytes from `limit` first (the
+    /// agent-wide `--max-send-rate`).
+    pub fn with_send_limit(mut self, limit: SendLimit) -> Self {
+        self.send_limit = limit;
+        self
     }
 
     /// Makes the input sleep the gate's delay before each poll (a CPU
@@ -225,7 +237,8 @@ impl Pipeline {
         let (input, parsers) = Self::build_front(cfg, ctx)?;
         let sinks = Self::build_flushers(cfg, ctx)?;
         Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
-            .with_read_gate(ctx.read_gate.clone()))
+            .with_read_gate(ctx.read_gate.clone())
+            .with_send_limit(ctx.send_limit.clone()))
     }
 
     /// Builds the input and processors a config describes, and sends what
@@ -253,7 +266,8 @@ impl Pipeline {
     ) -> Result<Pipeline, BuildError> {
         let (input, parsers) = Self::build_front(cfg, ctx)?;
         Ok(Pipeline::new(cfg.name.clone(), input, parsers, sinks)
-            .with_read_gate(ctx.read_gate.clone()))
+            .with_read_gate(ctx.read_gate.clone())
+            .with_send_limit(ctx.send_limit.clone()))
     }
 
     /// The input and the processors of a config.
@@ -357,6 +371,7 @@ impl Pipeline {
             mut parsers,
             sinks,
             read_gate,
+            send_limit,
         } = self;
         // The input stops reading when `stop` drops; sinks still retrying
         // give their batches up when `abandon` drops.
@@ -378,9 +393,10 @@ impl Pipeline {
             let (tx, rx) = bounded::<EventBatch>(QUEUE_BATCHES);
             sink_txs.push(tx);
             let abandon = abandon_signal.clone();
+            let limit = send_limit.clone();
             stages.push(spawn(
                 "sink",
-                Box::new(move || run_sink(sink.as_mut(), rx, &abandon)),
+                Box::new(move || run_sink(sink.as_mut(), rx, &abandon, &limit)),
             )?);
         }
         let (in_tx, in_rx) = bounded::<EventBatch>(QUEUE_BATCHES);
@@ -710,7 +726,12 @@ fn processor_stop_line(pipeline: &str, index: usize, p: &dyn Parser) -> String {
     line
 }
 
-fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &StopSignal) {
+fn run_sink(
+    sink: &mut dyn Sink,
+    rx: Receiver<EventBatch>,
+    abandon: &StopSignal,
+    limit: &SendLimit,
+) {
     // Kept across batches: a sink that keeps failing keeps backing off.
     let mut backoff = Backoff::new(Duration::from_millis(100));
     loop {
@@ -722,6 +743,15 @@ fn run_sink(sink: &mut dyn Sink, rx: Receiver<EventBatch>, abandon: &StopSignal)
             }
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        // The agent-wide byte budget: wait for this batch's share (a
+        // retry does not pay again).
+        let wait = limit.take(batch.bytes);
+        if !wait.is_zero() && !abandon.sleep(wait) {
+            // Given up while waiting: not sent, so read again on restart
+            // (sending it now would double it after the checkpoint).
+            batch.ack.failed();
+            continue;
+        }
         loop {
             match sink.send(batch) {
                 Ok(()) => {

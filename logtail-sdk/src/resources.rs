@@ -47,6 +47,35 @@ impl Default for Limits {
     }
 }
 
+/// The byte budget shared by every flusher of every pipeline
+/// (`--max-send-rate`, `max_bytes_per_sec`): before a sink is handed a
+/// batch, the batch's source bytes are taken from one token bucket, so the
+/// sum over all flushers stays at the rate (bursts up to one second's
+/// worth). A flusher's own `MaxSendRate` applies on top. Cloning shares
+/// the bucket; the default limits nothing.
+///
+/// ```
+/// use logtail_sdk::resources::SendLimit;
+/// let limit = SendLimit::new(1 << 20);
+/// assert!(limit.take(1 << 20).is_zero()); // the first second's worth
+/// assert!(!limit.take(1 << 20).is_zero()); // the next must wait
+/// assert!(SendLimit::default().take(u64::MAX).is_zero());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SendLimit(Option<Arc<crate::sinks::sls::TokenBucket>>);
+
+impl SendLimit {
+    /// `rate` bytes per second across all flushers; 0 for no limit.
+    pub fn new(rate: u64) -> SendLimit {
+        SendLimit((rate > 0).then(|| Arc::new(crate::sinks::sls::TokenBucket::new(rate))))
+    }
+
+    /// Takes `bytes` from the budget: how long to wait before sending them.
+    pub fn take(&self, bytes: u64) -> Duration {
+        self.0.as_ref().map_or(Duration::ZERO, |b| b.take(bytes))
+    }
+}
+
 /// The limits given on the command line (`None`: not given).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]

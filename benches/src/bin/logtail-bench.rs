@@ -221,6 +221,8 @@ fn agent_command(
         .arg(dir.join("data"))
         .arg("--log-level")
         .arg("warn")
+        // Measured: the process that reads, without a supervisor.
+        .arg("--no-supervisor")
         .stdout(Stdio::null());
     Ok(cmd)
 }

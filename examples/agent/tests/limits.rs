@@ -1,8 +1,11 @@
 //! Resource limits at the agent level: `--cpu-limit` slows a catch-up down
 //! to the limit (the agent's own CPU, read from /proc by the test, averaged
 //! over every 10 s window, or over the whole catch-up when it is shorter)
-//! and every line still arrives; limits that cannot
-//! be used stop the start with exit code 2 and say why.
+//! and every line still arrives; memory over `--mem-limit` makes the
+//! worker stop for a restart, and the supervisor starts it again, losing
+//! and doubling nothing; `--max-send-rate` holds all flushers of all
+//! pipelines together to the rate; limits that cannot be used stop the
+//! start with exit code 2 and say why.
 
 mod common;
 
@@ -132,7 +135,9 @@ fn start_error(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
         .env_remove("cpu_usage_limit")
         .env_remove("mem_usage_limit")
         .env_remove("LOONG_CPU_USAGE_LIMIT")
-        .env_remove("LOONG_MEM_USAGE_LIMIT");
+        .env_remove("LOONG_MEM_USAGE_LIMIT")
+        .env_remove("max_bytes_per_sec")
+        .env_remove("LOONG_MAX_BYTES_PER_SEC");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -157,4 +162,122 @@ fn unusable_limits_stop_the_start_and_say_why() {
     let (code, err) = start_error(&[], &[("mem_usage_limit", "64")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("mem_usage_limit: 64 is out of range"), "{err}");
+    let (code, err) = start_error(&["--max-send-rate", "1000"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--max-send-rate: 1000 is out of range"),
+        "{err}"
+    );
+    let (code, err) = start_error(&[], &[("max_bytes_per_sec", "-5")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("max_bytes_per_sec"), "{err}");
+}
+
+/// Huge lines (8 MiB each) queue up behind a flusher held to 20 MB/s:
+/// the worker's memory passes `--mem-limit 128` for 3 checks in a row,
+/// it stops for a restart (exit code 3: what it read but could not
+/// deliver is not acknowledged, so it is read again), the supervisor
+/// starts it again, and every line arrives once.
+#[test]
+fn memory_over_the_limit_restarts_the_worker_and_loses_nothing() {
+    const BIG: usize = (8 << 20) - 1;
+    const LINES: u64 = 30;
+    let env = Env::new();
+    {
+        let mut f = std::fs::File::create(env.logs.join("app.log")).unwrap();
+        for seq in 0..LINES {
+            writeln!(f, "{}", seq_line(seq, BIG)).unwrap();
+        }
+    }
+    env.write_config(
+        &["*.log"],
+        &format!(
+            "    TailSizeKB: {TAIL_ALL_KB}\n    MaxLineBytes: {}\n",
+            16 << 20
+        ),
+    );
+    let mut agent = Agent::spawn_supervised(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &[
+            "--mem-limit",
+            "128",
+            "--limit-check-secs",
+            "0.5",
+            "--limit-checks",
+            "3",
+            "--max-send-rate",
+            "20971520",
+        ],
+    );
+    agent.wait_started();
+    let mut out = OutReader::new(&env.out, BIG);
+    let report = wait_all_arrived(&mut out, LINES, Duration::from_secs(120));
+    let log = agent.stderr();
+    agent.terminate();
+    let restarts = log
+        .matches("the worker stopped over a resource limit (exit code 3)")
+        .count();
+    eprintln!("{restarts} restarts over the memory limit; {report:?}");
+    assert!(restarts >= 1, "no restart over the memory limit:\n{log}");
+    assert!(
+        log.contains("memory above the limit at 3 consecutive checks"),
+        "{log}"
+    );
+    assert_eq!(report, SeqReport::default(), "{log}");
+}
+
+/// Two pipelines, one flusher each, under `--max-send-rate 1 MiB/s`:
+/// together they deliver 6 MiB in no less than the rate allows (the
+/// first second's worth is a burst), and everything arrives.
+#[test]
+fn max_send_rate_holds_all_flushers_together() {
+    const RATE: f64 = 1_048_576.0;
+    let env = Env::new();
+    let lines = 3 * 1024 * 1024 / (LINE as u64 + 1);
+    let second_out = env.root().join("second.jsonl");
+    for name in ["a", "b"] {
+        let mut f = std::fs::File::create(env.logs.join(format!("{name}.log"))).unwrap();
+        for seq in 0..lines {
+            writeln!(f, "{}", seq_line(seq, LINE)).unwrap();
+        }
+    }
+    env.write_config(&["a.log"], &format!("    TailSizeKB: {TAIL_ALL_KB}\n"));
+    let second = env.root().join("second.yaml");
+    std::fs::write(
+        &second,
+        format!(
+            "inputs:\n  - Type: input_file\n    FilePaths: [{}]\n    TailSizeKB: {TAIL_ALL_KB}\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+            env.logs.join("b.log").display(),
+            second_out.display()
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut agent = Agent::spawn(
+        AGENT,
+        &[&env.config, &second],
+        &env.data,
+        &["--max-send-rate", "1048576"],
+    );
+    agent.wait_started();
+    let mut a = OutReader::new(&env.out, LINE);
+    let mut b = OutReader::new(&second_out, LINE);
+    let ra = wait_all_arrived(&mut a, lines, Duration::from_secs(60));
+    let rb = wait_all_arrived(&mut b, lines, Duration::from_secs(60));
+    let took = t0.elapsed().as_secs_f64();
+    agent.terminate();
+    let bytes = 2.0 * (lines * (LINE as u64 + 1)) as f64;
+    eprintln!(
+        "{:.1} MiB through 2 flushers in {took:.2} s: {:.2} MiB/s (limit 1 MiB/s)",
+        bytes / RATE,
+        bytes / RATE / took
+    );
+    assert_eq!((ra, rb), (SeqReport::default(), SeqReport::default()));
+    // At most one second of burst above the rate.
+    assert!(
+        took >= (bytes - RATE) / RATE,
+        "{took:.2} s: faster than the limit"
+    );
 }

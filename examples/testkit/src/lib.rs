@@ -131,16 +131,52 @@ impl Agent {
         extra: &[&str],
         nofile: Option<u64>,
     ) -> Agent {
+        Self::start(bin.as_ref(), configs, data_dir, extra, nofile, false)
+    }
+
+    /// Like [`Agent::spawn`], as a supervisor with its worker (the agent's
+    /// default); both log to stderr.
+    pub fn spawn_supervised(
+        bin: impl AsRef<Path>,
+        configs: &[&Path],
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        Self::start(bin.as_ref(), configs, data_dir, extra, None, true)
+    }
+
+    /// The supervisor's worker: its one child process, if it has one.
+    pub fn worker_pid(&self) -> Option<i32> {
+        let pid = self.pid();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
+    }
+
+    fn start(
+        bin: &Path,
+        configs: &[&Path],
+        data_dir: &Path,
+        extra: &[&str],
+        nofile: Option<u64>,
+        supervised: bool,
+    ) -> Agent {
         // stderr goes to a file: a pipe nobody drains could block the agent.
         let dir = tempfile::tempdir().unwrap();
         let stderr_path = dir.path().join("stderr.log");
         let stderr = File::create(&stderr_path).unwrap();
-        let mut cmd = Command::new(bin.as_ref());
+        let mut cmd = Command::new(bin);
         for c in configs {
             cmd.arg("--config").arg(c);
         }
+        // The worker alone (a SIGKILL is a crash of the process that reads),
+        // its log on stderr (not a terminal here).
         cmd.arg("--data-dir")
             .arg(data_dir)
+            .args(if supervised {
+                &["--log-stderr", "always"][..]
+            } else {
+                &["--no-supervisor", "--log-stderr", "always"][..]
+            })
             .args(extra)
             .env_remove("RUST_LOG")
             .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")

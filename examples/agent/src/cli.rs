@@ -1,0 +1,146 @@
+//! The command line: running the agent (the default), and the `upgrade`
+//! subcommand that talks to a running supervisor.
+
+use std::path::PathBuf;
+
+/// `logtail-agent [RUN OPTIONS]` or `logtail-agent SUBCOMMAND …`.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "logtail-agent",
+    version,
+    about = "Collects logs from files as LoongCollector pipeline configs describe",
+    args_conflicts_with_subcommands = true
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// Subcommands besides running the agent.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Asks the supervisor running on DATA_DIR to switch to another
+    /// binary: it checks that `NEW --version` runs, stops the worker
+    /// gracefully, starts NEW on the same data dir, and rolls back if NEW
+    /// exits within the probation time. Prints the outcome; exit code 0
+    /// when NEW runs, 1 when it was rolled back or refused.
+    Upgrade {
+        /// The running agent's --data-dir (its control socket is there).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The new `logtail-agent` binary.
+        #[arg(long, value_name = "NEW")]
+        binary: PathBuf,
+    },
+}
+
+/// How the agent runs (`logtail-agent [OPTIONS]`).
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct RunArgs {
+    /// A LoongCollector pipeline config (YAML or JSON); repeatable. Without
+    /// any, an embedded demo config runs.
+    #[arg(long = "config", value_name = "FILE")]
+    pub(crate) configs: Vec<PathBuf>,
+    /// Where checkpoints, disk buffers, the agent's log and its control
+    /// socket live.
+    #[arg(long, value_name = "DIR", default_value = "logtail-data")]
+    pub(crate) data_dir: PathBuf,
+    /// SLS credentials file (YAML/JSON with AccessKeyId, AccessKeySecret and
+    /// optionally SecurityToken) for flusher_sls; without it, the
+    /// ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / ALIBABA_CLOUD_SECURITY_TOKEN
+    /// variables are used.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// A directory of pipeline configs (`*.yaml`, `*.yml`, `*.json`), checked
+    /// every second: added, changed and removed files are applied.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) config_dir: Option<PathBuf>,
+    /// A ConfigServer (v2 protocol) to heartbeat to and take configs from;
+    /// repeatable (fail-over in order).
+    #[arg(long = "config-server", value_name = "URL")]
+    pub(crate) config_servers: Vec<String>,
+    /// User-defined identities, one per line (machine groups of type userdefined).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/etc/ilogtail/user_defined_id"
+    )]
+    pub(crate) user_defined_id_file: PathBuf,
+    /// Directory whose file names are the accounts (AliUid) allowed to collect from this host.
+    #[arg(long, value_name = "DIR", default_value = "/etc/ilogtail/users")]
+    pub(crate) users_dir: PathBuf,
+    /// A heartbeat tag NAME=VALUE; repeatable.
+    #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = logtail_sdk::fleet::client::parse_tag)]
+    pub(crate) tags: Vec<(String, String)>,
+    /// Seconds between heartbeats.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub(crate) heartbeat_secs: f64,
+    /// Seconds between re-reads of the identity files.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub(crate) identity_refresh_secs: f64,
+    /// CPU limit in cores (default 2.0, or `cpu_usage_limit` /
+    /// `LOONG_CPU_USAGE_LIMIT`): reading slows down above it, and 10
+    /// consecutive 30 s checks above it restart the worker (exit code 3).
+    #[arg(long, value_name = "CORES")]
+    pub(crate) cpu_limit: Option<f64>,
+    /// Memory (RSS) limit in MB (default 2048, or `mem_usage_limit` /
+    /// `LOONG_MEM_USAGE_LIMIT`): 10 consecutive checks above it, or once
+    /// above 5 times it, restart the worker (exit code 3).
+    #[arg(long, value_name = "MB")]
+    pub(crate) mem_limit: Option<u64>,
+    /// Bytes per second across all flushers, 0 for no limit (default 0, or
+    /// `max_bytes_per_sec` / `LOONG_MAX_BYTES_PER_SEC`); a flusher's own
+    /// `MaxSendRate` still applies.
+    #[arg(long, value_name = "BYTES_PER_SEC")]
+    pub(crate) max_send_rate: Option<u64>,
+    /// Seconds between limit checks (30).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) limit_check_secs: f64,
+    /// How many limit checks in a row over a limit restart the worker (10).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) limit_checks: u32,
+    /// Log filter for the agent's own log (or set RUST_LOG).
+    #[arg(long, default_value = "info")]
+    pub(crate) log_level: String,
+    /// The agent's own log file (default `DATA_DIR/logtail-agent.LOG`),
+    /// rotated by size.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) log_file: Option<PathBuf>,
+    /// Size at which the log file is rotated, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 20)]
+    pub(crate) log_file_mib: u64,
+    /// How many rotated log files are kept (`.1` … `.N`).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub(crate) log_file_keep: u32,
+    /// Also log to stderr: `auto` (when it is a terminal), `always`, `never`.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub(crate) log_stderr: LogStderr,
+    /// Run the worker alone, without the supervisor process (for systemd
+    /// with `Restart=always`, or containers).
+    #[arg(long)]
+    pub(crate) no_supervisor: bool,
+    /// Seconds a new binary must run after `upgrade` before the
+    /// supervisor keeps it (30); exiting earlier rolls it back.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub(crate) upgrade_probation_secs: f64,
+    /// Internal: this process is the worker of a supervisor.
+    #[arg(long, hide = true)]
+    pub(crate) worker: bool,
+    /// Internal: a re-executed supervisor takes over the running worker
+    /// (PID) and its restart history.
+    #[arg(long, hide = true, value_name = "STATE")]
+    pub(crate) adopt: Option<String>,
+}
+
+/// When the agent's log also goes to stderr.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogStderr {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
