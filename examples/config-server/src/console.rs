@@ -17,7 +17,7 @@
 //! set (`--admin-token` or `LOGTAIL_ADMIN_TOKEN`), the admin API and the
 //! console answer 401 unless the request carries
 //! `Authorization: Bearer TOKEN`. A browser opens the console once with
-//! `/?token=TOKEN` (the 401 page is a form that does this): the server
+//! `/?token=TOKEN`, or posts it with the form of the 401 page: the server
 //! answers with a redirect to `/` and the cookie `logtail_admin_token`
 //! (`HttpOnly`, `SameSite=Strict`), which is then accepted for `GET`
 //! requests only, so the console can read but a page elsewhere cannot
@@ -208,11 +208,16 @@ pub fn respond(
                 let from_cookie =
                     method == "GET" && cookie(headers, COOKIE).is_some_and(|c| token.matches(c));
                 if !from_cookie {
-                    let given = (path == "/")
-                        .then(|| query_pairs(query).into_iter().find(|(k, _)| k == "token"))
-                        .flatten();
+                    // The token given once: `GET /?token=` or the login
+                    // form's `POST /` (`token=…`, URL-encoded).
+                    let form = match (path, method) {
+                        ("/", "GET") => query_pairs(query),
+                        ("/", "POST") => query_pairs(&String::from_utf8_lossy(body)),
+                        _ => Vec::new(),
+                    };
+                    let given = form.into_iter().find(|(k, _)| k == "token");
                     return match given {
-                        Some((_, t)) if method == "GET" && token.matches(&t) => Reply {
+                        Some((_, t)) if token.matches(&t) => Reply {
                             status: 303,
                             content_type: "text/plain; charset=utf-8",
                             body: b"see /".to_vec(),
@@ -437,7 +442,7 @@ fn login_page(why: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>logtail config server: token required</title>\
 <style>{STYLE}</style></head><body><h1>logtail config server</h1><p id=\"auth-error\" class=\"fail\">{}</p>\
-<form method=\"get\" action=\"/\"><label>Admin token <input type=\"password\" name=\"token\" autocomplete=\"current-password\"></label> \
+<form method=\"post\" action=\"/\"><label>Admin token <input type=\"password\" name=\"token\" autocomplete=\"current-password\"></label> \
 <button type=\"submit\">Open the console</button></form></body></html>\n",
         escape(&format!("{}.", capitalise(why)))
     )

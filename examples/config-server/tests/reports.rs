@@ -240,6 +240,19 @@ fn console_cookie_rules(url: &str) {
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap().to_string();
+    // The login form posts the token instead: the same answer.
+    let (s, r) = status(
+        http.post(&format!("{url}/"))
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!("token={TOKEN}")),
+    );
+    assert_eq!(s, 303);
+    assert_eq!(r.header("Set-Cookie").unwrap(), cookie);
+    let (s, _) = status(
+        http.post(&format!("{url}/"))
+            .send_string("token=wrong-token-0"),
+    );
+    assert_eq!(s, 401);
     for path in ["/", "/console/main", "/api/v1/overview"] {
         let (s, _) = status(
             http.get(&format!("{url}{path}"))
