@@ -194,7 +194,10 @@ fn console_in_a_browser_shows_hosts_configs_and_failures() {
     };
     assert!(
         wait_until(Duration::from_secs(20), || first_row(&b)
-            .is_some_and(|r| expected(&r))),
+            .is_some_and(|r| expected(&r))
+            && b.texts("section.group p.summary")
+                .first()
+                .is_some_and(|t| t.ends_with("1 host(s), 1 OK"))),
         "{:?}\n{}\nagent: {}",
         first_row(&b),
         b.page_text(),
@@ -214,8 +217,10 @@ fn console_in_a_browser_shows_hosts_configs_and_failures() {
             && failed.contains("not authorised"),
         "{failed}"
     );
+    // (OK is not asserted again: a heartbeat late on a loaded machine may
+    // turn it FAIL for a moment, as it should.)
     let text = b.page_text();
-    assert!(text.contains("1 host(s), 1 OK"), "{text}");
+    assert!(text.contains("1 host(s), "), "{text}");
     assert!(text.contains("web-1"), "{text}");
 
     // The agent stops; the open page turns the host FAIL by itself (the
