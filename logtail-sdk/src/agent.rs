@@ -446,6 +446,10 @@ pub struct AgentOptions {
     /// Most bytes each pipeline holds read but unacknowledged; `None`
     /// keeps the input's default (64 MiB).
     pub max_in_flight_bytes: Option<u64>,
+    /// What each heartbeat reports about the agent (status, CPU, memory,
+    /// alarms); none: [`ReportProvider::self_sampled`](crate::fleet::ReportProvider::self_sampled)
+    /// (status `ok`, the process's CPU and memory).
+    pub report: Option<crate::fleet::ReportProvider>,
 }
 
 impl AgentOptions {
@@ -467,6 +471,7 @@ impl AgentOptions {
             read_gate: Default::default(),
             send_limit: Default::default(),
             max_in_flight_bytes: None,
+            report: None,
         }
     }
 }
@@ -542,6 +547,12 @@ impl Agent {
             o.tags = options.tags.clone();
             o.heartbeat_interval = options.heartbeat_interval;
             o.identity_refresh = options.identity_refresh;
+            o.report = Some(
+                options
+                    .report
+                    .clone()
+                    .unwrap_or_else(crate::fleet::ReportProvider::self_sampled),
+            );
             match Fleet::start(o) {
                 Ok((f, rx)) => (Some(f), rx),
                 Err(e) => {
