@@ -11,6 +11,7 @@
 
 pub mod delimiter;
 pub mod desensitize;
+pub mod dialect;
 pub mod filter;
 pub mod json;
 pub mod regex;
@@ -300,7 +301,14 @@ impl SourceOptions {
                     event.fields = fields;
                 } else {
                     for f in fields {
-                        if &*f.key == CONTENT {
+                        if &*f.key == CONTENT && f.value.is_empty() {
+                            // An empty `content` would read as "removed":
+                            // kept as an empty field instead, as
+                            // LoongCollector keeps the key.
+                            event.content = Bytes::new();
+                            event.fields.retain(|g| &*g.key != CONTENT);
+                            event.fields.push(f);
+                        } else if &*f.key == CONTENT {
                             event.content = f.value.to_bytes(event.retained());
                         } else {
                             event.set_value(f.key, f.value);
@@ -514,6 +522,24 @@ mod tests {
         assert!(!o.keys_are_distinct(["a", "a"]));
         assert!(!o.keys_are_distinct(["a", CONTENT]));
         assert!(!o.keys_are_distinct([RAW_LOG]));
+    }
+
+    #[test]
+    fn a_parsed_empty_content_is_kept_as_an_empty_field() {
+        // Keys name the source; its group is empty: the key stays, empty.
+        let mut re = regex::RegexParser::new(regex::RegexOptions::new(
+            r"(\w+):(\d*)",
+            vec!["level".into(), CONTENT.into()],
+        ))
+        .unwrap();
+        let mut e = ev("INFO:");
+        assert!(re.parse_event(&mut e));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(got, vec![("level", &b"INFO"[..]), (CONTENT, &b""[..])]);
+        let mut e = ev("INFO:42");
+        assert!(re.parse_event(&mut e));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(got, vec![("level", &b"INFO"[..]), (CONTENT, &b"42"[..])]);
     }
 
     #[test]
