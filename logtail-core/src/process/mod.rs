@@ -13,8 +13,12 @@ pub mod delimiter;
 pub mod desensitize;
 pub mod dialect;
 pub mod filter;
+pub mod filter_go;
 pub mod json;
 pub mod regex;
+pub mod regex_go;
+pub mod split_char;
+pub mod split_log_regex;
 pub mod timestamp;
 
 use std::sync::Arc;
