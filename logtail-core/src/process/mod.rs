@@ -16,6 +16,7 @@ pub mod filter;
 pub mod filter_go;
 pub mod json;
 pub mod regex;
+pub mod regex_accelerate;
 pub mod regex_go;
 pub mod split_char;
 pub mod split_log_regex;
