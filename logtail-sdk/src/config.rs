@@ -843,6 +843,9 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
                 ts.source_key = Arc::from(k);
             }
             ts.source_timezone = o.str("SourceTimezone", cx)?.filter(|z| !z.is_empty());
+            if ts.source_timezone.is_none() {
+                extended::note_utc(&ts.source_format, &o.key("SourceFormat"), cx);
+            }
             ts.source_year = (year > 0).then_some(year as i32);
             ts.discard_older_than_secs = o.uint(
                 "DiscardOlderThanSecs",

@@ -185,6 +185,9 @@ fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, Config
             if adjust {
                 t.source_timezone = zone;
             }
+            if t.source_timezone.is_none() {
+                note_utc(&t.source_format, &o.key("TimeFormat"), cx);
+            }
             a.time = Some(t);
             if precise {
                 a.precise = Some((precise_key, unit));
@@ -237,5 +240,159 @@ pub(super) fn bridge_multiline(
         } else {
             f.multiline = Some(m.clone());
         }
+    }
+}
+
+/// Says at load time that times in `format` that state no zone are read as
+/// UTC, where LoongCollector reads them in the machine's local zone.
+pub(super) fn note_utc(format: &str, key: &str, cx: &mut Ctx) {
+    let zoned = format.contains("%z")
+        || format.contains("%s")
+        || logtail_core::process::timestamp::literal_offset(format).is_some();
+    if !zoned {
+        cx.warnings.push(format!(
+            "{key}: note: times in {format:?} carry no zone and are read as UTC \
+             (LoongCollector reads them in the machine's local zone); set \
+             SourceTimezone (processor_regex_accelerate: AdjustTimezone + LogTimezone) \
+             to say which"
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PipelineConfig;
+    use super::*;
+
+    const BASE: &str = "inputs:\n  - Type: input_file\n    FilePaths: [/a.log]\n";
+    const OUT: &str = "flushers:\n  - Type: flusher_blackhole\n";
+
+    fn parse(processors: &str) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::parse(
+            "t",
+            "t.yaml",
+            &format!("{BASE}processors:\n{processors}{OUT}"),
+            false,
+        )
+    }
+
+    fn multiline(c: &PipelineConfig) -> Option<MultilineOptions> {
+        let InputConfig::File(f) = &c.inputs[0];
+        f.multiline.clone()
+    }
+
+    #[test]
+    fn processor_regex_options_and_defaults() {
+        let c = parse("  - Type: processor_regex\n    Regex: '(\\w+)'\n    Keys: [a]\n").unwrap();
+        let ProcessorConfig::GoRegex(r) = &c.processors[0] else {
+            panic!("{:?}", c.processors)
+        };
+        assert_eq!(r, &GoRegexOptions::new("(\\w+)", vec!["a".into()]));
+        let c = parse("  - Type: processor_regex\n    Regex: '(\\w+)'\n    Keys: [a]\n    SourceKey: msg\n    FullMatch: true\n    KeepSource: true\n    KeepSourceIfParseError: false\n    NoKeyError: true\n    NoMatchError: false\n").unwrap();
+        let ProcessorConfig::GoRegex(r) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                r.source_key.as_str(),
+                r.full_match,
+                r.keep_source,
+                r.keep_source_if_parse_error,
+                r.no_key_error,
+                r.no_match_error
+            ),
+            ("msg", true, true, false, true, false)
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let e =
+            parse("  - Type: processor_regex\n    Regex: '(?=x)(a)'\n    Keys: [a]\n").unwrap_err();
+        assert_eq!(e.key, "processors[0]");
+        assert!(e.message.contains("look-ahead"), "{e}");
+    }
+
+    #[test]
+    fn filter_split_char_errors_name_what_is_wrong() {
+        let e = parse("  - Type: processor_filter_regex\n    Include:\n      level: '(?<=a)b'\n")
+            .unwrap_err();
+        assert!(
+            e.message.starts_with("Include: level: invalid pattern"),
+            "{e}"
+        );
+        let e = parse("  - Type: processor_split_char\n    SplitSep: '||'\n    SplitKeys: [a]\n")
+            .unwrap_err();
+        assert!(e.message.contains("SplitSep"), "{e}");
+        let c = parse("  - Type: processor_split_char\n    SplitSep: '|'\n    SplitKeys: [a, b]\n    QuoteFlag: true\n    Quote: '\"'\n").unwrap();
+        let ProcessorConfig::SplitChar(s) = &c.processors[0] else {
+            panic!()
+        };
+        assert!(s.quote_flag && s.preserve_others && s.keep_source_if_parse_error);
+    }
+
+    #[test]
+    fn a_first_split_log_regex_frames_the_input() {
+        let c = parse("  - Type: processor_split_log_regex\n    SplitRegex: '\\d+-.*'\n    SplitKey: content\n").unwrap();
+        let m = multiline(&c).unwrap();
+        assert_eq!(m.start_pattern.as_deref(), Some("(?:\\d+-.*)$"));
+        // Not first, or the default `.*`: the input is left alone.
+        let c = parse("  - Type: processor_regex\n    Regex: '(.*)'\n    Keys: [a]\n  - Type: processor_split_log_regex\n    SplitRegex: 'x.*'\n").unwrap();
+        assert!(multiline(&c).is_none());
+        let c = parse("  - Type: processor_split_log_regex\n").unwrap();
+        assert!(multiline(&c).is_none());
+        // The input's own Multiline wins, with a warning.
+        let c = PipelineConfig::parse(
+            "t",
+            "t.yaml",
+            &format!("{BASE}    Multiline:\n      StartPattern: 'a.*'\nprocessors:\n  - Type: processor_split_log_regex\n    SplitRegex: 'x.*'\n{OUT}"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(multiline(&c).unwrap().start_pattern.as_deref(), Some("a.*"));
+        assert!(
+            c.warnings.iter().any(|w| w.contains("its own Multiline")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn regex_accelerate_moves_line_rules_to_the_input() {
+        let c = parse("  - Type: processor_regex_accelerate\n    LogBeginRegex: '# Time:.*'\n    Keys: [t, rest]\n    Regex: '# Time: (\\S+)$\\n([\\s\\S]*)'\n    DiscardUnmatch: false\n    MergeType: topic\n").unwrap();
+        let m = multiline(&c).unwrap();
+        assert_eq!(m.start_pattern.as_deref(), Some("# Time:.*"));
+        assert_eq!(m.unmatched, UnmatchedContentTreatment::SingleLine);
+        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
+            panic!()
+        };
+        assert!(a.regex.source.keep_source_on_fail);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        // Defaults: (.*) into content; discard unmatched.
+        let c = parse("  - Type: processor_regex_accelerate\n").unwrap();
+        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (a.regex.regex.as_str(), a.regex.keys.clone()),
+            ("(.*)", vec![CONTENT.to_owned()])
+        );
+        assert!(!a.regex.source.keep_source_on_fail);
+        // Errors name the key.
+        let e = parse("  - Type: processor_regex_accelerate\n    LogEndRegex: '(x'\n").unwrap_err();
+        assert_eq!(e.key, "processors[0].LogEndRegex");
+        let e = parse("  - Type: processor_regex_accelerate\n    SensitiveKeys: {}\n").unwrap_err();
+        assert_eq!(e.key, "processors[0].SensitiveKeys");
+        assert!(e.message.contains("processor_desensitize_native"), "{e}");
+        // A zoneless TimeFormat is parsed as UTC, with a load-time note.
+        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S'\n    EnablePreciseTimestamp: true\n").unwrap();
+        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
+            panic!()
+        };
+        assert!(a.time.is_some() && a.precise.is_some());
+        assert!(
+            c.warnings.iter().any(|w| w.contains("read as UTC")),
+            "{:?}",
+            c.warnings
+        );
+        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S+08:00'\n").unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 }
