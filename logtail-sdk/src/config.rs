@@ -146,18 +146,18 @@ pub enum ProcessorError {
     /// `processor_regex`.
     #[error(transparent)]
     GoRegex(#[from] GoRegexError),
-    /// `processor_filter_regex`.
+    /// `processor_filter_regex` (boxed: keeps this error small).
     #[error(transparent)]
-    GoFilter(#[from] GoFilterError),
+    GoFilter(#[from] Box<GoFilterError>),
     /// `processor_split_char`.
     #[error(transparent)]
     SplitChar(#[from] SplitCharError),
     /// `processor_split_log_regex`.
     #[error(transparent)]
     SplitLogRegex(#[from] SplitLogRegexError),
-    /// `processor_regex_accelerate`.
+    /// `processor_regex_accelerate` (boxed: keeps this error small).
     #[error(transparent)]
-    RegexAccelerate(#[from] RegexAccelerateError),
+    RegexAccelerate(#[from] Box<RegexAccelerateError>),
 }
 
 impl ProcessorConfig {
@@ -182,11 +182,11 @@ impl ProcessorConfig {
             ProcessorConfig::Filter(o) => boxed(FilterParser::new(o.clone())),
             ProcessorConfig::Desensitize(o) => boxed(DesensitizeParser::new(o.clone())),
             ProcessorConfig::GoRegex(o) => boxed(GoRegexParser::new(o.clone())),
-            ProcessorConfig::GoFilter(o) => boxed(GoFilterParser::new(o.clone())),
+            ProcessorConfig::GoFilter(o) => boxed(GoFilterParser::new(o.clone()).map_err(Box::new)),
             ProcessorConfig::SplitChar(o) => boxed(SplitCharParser::new(o.clone())),
             ProcessorConfig::SplitLogRegex(o) => boxed(SplitLogRegexParser::new(o.clone())),
             ProcessorConfig::RegexAccelerate(o) => {
-                boxed(RegexAccelerateParser::new(o.as_ref().clone()))
+                boxed(RegexAccelerateParser::new(o.as_ref().clone()).map_err(Box::new))
             }
         }
     }

@@ -150,9 +150,10 @@ mod tests {
     #[test]
     fn documented_example() {
         // docs/cn/plugins/processor/extended/processor-filter-regex.md
-        let mut o = GoFilterOptions::default();
-        o.include = rules(&[("ip", r"10\..*"), ("method", "POST")]);
-        o.exclude = rules(&[("brower", "aliyun.*")]);
+        let o = GoFilterOptions {
+            include: rules(&[("ip", r"10\..*"), ("method", "POST")]),
+            exclude: rules(&[("brower", "aliyun.*")]),
+        };
         let mut p = GoFilterParser::new(o).unwrap();
         let mut b = crate::process::test_batch(vec![
             ev(&[
@@ -181,8 +182,10 @@ mod tests {
 
     #[test]
     fn patterns_are_found_anywhere_and_missing_include_fields_drop() {
-        let mut o = GoFilterOptions::default();
-        o.include = rules(&[("content", r"(\w+-\d+-\d+-\w+\s\w+)")]);
+        let o = GoFilterOptions {
+            include: rules(&[("content", r"(\w+-\d+-\d+-\w+\s\w+)")]),
+            ..Default::default()
+        };
         let p = GoFilterParser::new(o).unwrap();
         let line = "Jul 13 18:55:11 VM-4-4-centos sshd[17022]: x";
         assert!(p.keeps(&Event::line(
@@ -199,8 +202,10 @@ mod tests {
 
     #[test]
     fn bad_patterns_name_option_and_field() {
-        let mut o = GoFilterOptions::default();
-        o.exclude = rules(&[("level", "(?=x)")]);
+        let o = GoFilterOptions {
+            exclude: rules(&[("level", "(?=x)")]),
+            ..Default::default()
+        };
         let e = GoFilterParser::new(o).unwrap_err();
         assert!(
             e.to_string().starts_with("Exclude: level: invalid pattern"),
@@ -213,8 +218,10 @@ mod tests {
         fn agrees_with_a_reference(v in "[a-c0-9\n.]{0,12}", pat in 0..4usize) {
             let pattern = [r"a.c", r"^\d+$", r"b", r"(?s)a.c"][pat];
             let reference = ::regex::Regex::new(pattern).unwrap();
-            let mut o = GoFilterOptions::default();
-            o.include = rules(&[("f", pattern)]);
+            let o = GoFilterOptions {
+                include: rules(&[("f", pattern)]),
+                ..Default::default()
+            };
             let p = GoFilterParser::new(o).unwrap();
             prop_assert_eq!(p.keeps(&ev(&[("f", &v)])), reference.is_match(&v));
         }

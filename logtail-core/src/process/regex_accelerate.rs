@@ -213,9 +213,10 @@ mod tests {
         );
         r.source.keep_source_on_fail = false;
         let mut o = RegexAccelerateOptions::new(r);
-        let mut f = FilterOptions::default();
-        f.include = vec![("level".into(), "ERROR|WARN".into())];
-        o.filter = Some(f);
+        o.filter = Some(FilterOptions {
+            include: vec![("level".into(), "ERROR|WARN".into())],
+            ..Default::default()
+        });
         let mut t = TimestampOptions::new("%Y-%m-%dT%H:%M:%S");
         t.source_key = "time".into();
         t.discard_older_than_secs = 0;

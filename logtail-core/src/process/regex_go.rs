@@ -131,9 +131,11 @@ impl GoRegexParser {
             offset: e.offset,
             message: e.message,
         })?;
-        let mut source = SourceOptions::default();
-        source.source_key = Arc::from(options.source_key.as_str());
-        source.keep_source_on_success = options.keep_source;
+        let source = SourceOptions {
+            source_key: Arc::from(options.source_key.as_str()),
+            keep_source_on_success: options.keep_source,
+            ..SourceOptions::default()
+        };
         Ok(GoRegexParser {
             keys: options.keys.iter().map(|k| FieldKey::interned(k)).collect(),
             source,

@@ -226,11 +226,10 @@ impl SplitCharParser {
         let quote = options
             .quote_flag
             .then(|| options.quote.as_bytes().first().copied().unwrap_or(0));
-        let source = |keep: bool| {
-            let mut s = SourceOptions::default();
-            s.source_key = Arc::from(options.source_key.as_str());
-            s.keep_source_on_success = keep;
-            s
+        let source = |keep: bool| SourceOptions {
+            source_key: Arc::from(options.source_key.as_str()),
+            keep_source_on_success: keep,
+            ..SourceOptions::default()
         };
         Ok(SplitCharParser {
             sep,
@@ -348,10 +347,11 @@ mod tests {
     }
 
     fn opts(sep: &str, keys: &[&str]) -> SplitCharOptions {
-        let mut o = SplitCharOptions::default();
-        o.split_sep = sep.into();
-        o.split_keys = keys.iter().map(|k| k.to_string()).collect();
-        o
+        SplitCharOptions {
+            split_sep: sep.into(),
+            split_keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -230,10 +230,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn parser(re: &str, preserve: bool) -> SplitLogRegexParser {
-        let mut o = SplitLogRegexOptions::default();
-        o.split_regex = re.into();
-        o.preserve_others = preserve;
-        SplitLogRegexParser::new(o).unwrap()
+        SplitLogRegexParser::new(SplitLogRegexOptions {
+            split_regex: re.into(),
+            preserve_others: preserve,
+            ..Default::default()
+        })
+        .unwrap()
     }
 
     fn contents(events: &[Event]) -> Vec<Vec<(String, String)>> {
@@ -303,9 +305,11 @@ mod tests {
             vec![("content".to_string(), "A 2".to_string())]
         );
         // No such field: kept with PreserveOthers, else dropped.
-        let mut o = SplitLogRegexOptions::default();
-        o.split_key = "msg".into();
-        let mut p = SplitLogRegexParser::new(o).unwrap();
+        let mut p = SplitLogRegexParser::new(SplitLogRegexOptions {
+            split_key: "msg".into(),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(split(
             &mut p,
             Event::line(Bytes::from_static(b"x"), 0, Timestamp::default())
@@ -320,11 +324,13 @@ mod tests {
 
     #[test]
     fn split_key_other_than_content() {
-        let mut o = SplitLogRegexOptions::default();
-        o.split_key = "msg".into();
-        o.split_regex = r"\d.*".into();
-        o.preserve_others = true;
-        let mut p = SplitLogRegexParser::new(o).unwrap();
+        let mut p = SplitLogRegexParser::new(SplitLogRegexOptions {
+            split_key: "msg".into(),
+            split_regex: r"\d.*".into(),
+            preserve_others: true,
+            ..Default::default()
+        })
+        .unwrap();
         let mut e = Event::line(Bytes::new(), 0, Timestamp::default());
         e.set_field("a", Bytes::from_static(b"1"));
         e.set_field("msg", Bytes::from_static(b"1 x\ny\n2 z"));
