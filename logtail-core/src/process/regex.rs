@@ -206,8 +206,13 @@ pub(crate) fn full_match_hir(hir: Hir) -> Hir {
 }
 
 /// Builds a `meta` regex from an already parsed pattern.
+/// Byte patterns may match invalid UTF-8, so empty matches are not kept
+/// to code point boundaries (`utf8_empty(false)`): with it on, an
+/// unanchored search over invalid UTF-8 can trip an internal assertion of
+/// the engine (found by fuzzing `processor_split_log_regex`).
 pub(crate) fn build_meta(hir: &Hir) -> Result<meta::Regex, String> {
     meta::Builder::new()
+        .configure(meta::Config::new().utf8_empty(false))
         .build_from_hir(hir)
         .map_err(|e| e.to_string())
 }

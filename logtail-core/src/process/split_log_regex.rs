@@ -323,6 +323,22 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_lines_are_searched_without_panic() {
+        // Found by fuzzing: an unanchored search over invalid UTF-8.
+        let mut p = parser(".*", false);
+        let out = split(
+            &mut p,
+            Event::line(
+                Bytes::from_static(b"\n\xba\n\xff x"),
+                0,
+                Timestamp::default(),
+            ),
+        );
+        let joined: Vec<u8> = out.iter().flat_map(|e| e.content.to_vec()).collect();
+        assert_eq!(joined, b"\n\xba\n\xff x");
+    }
+
+    #[test]
     fn split_key_other_than_content() {
         let mut p = SplitLogRegexParser::new(SplitLogRegexOptions {
             split_key: "msg".into(),
