@@ -70,6 +70,16 @@ const EXAMPLES: &[Example] = &[
         adjust: none,
     },
     Example {
+        name: "python_loguru",
+        extra: 0,
+        adjust: none,
+    },
+    Example {
+        name: "redis_monitor",
+        extra: 0,
+        adjust: none,
+    },
+    Example {
         name: "regex_accelerate_single",
         extra: 0,
         adjust: none,
