@@ -70,6 +70,23 @@ const EXAMPLES: &[Example] = &[
         adjust: none,
     },
     Example {
+        name: "django_access",
+        extra: 0,
+        adjust: none,
+    },
+    // The page shows the first three debug records; its input has a
+    // fourth ("Ending Devzone application"), which comes out too.
+    Example {
+        name: "django_debug",
+        extra: 1,
+        adjust: none,
+    },
+    Example {
+        name: "hpc_thunderbird",
+        extra: 0,
+        adjust: none,
+    },
+    Example {
         name: "python_loguru",
         extra: 0,
         adjust: none,
@@ -181,6 +198,15 @@ fn published_examples_give_their_documented_records() {
             assert_eq!(compared(g), compared(w), "{}: record {i}", ex.name);
         }
     }
+
+    // django_debug: the fourth record, the one the page leaves out.
+    let i = EXAMPLES
+        .iter()
+        .position(|e| e.name == "django_debug")
+        .unwrap();
+    let last = out(&EXAMPLES[i]).pop().unwrap();
+    assert_eq!(last["message"], "Ending Devzone application");
+    assert_eq!(last["level"], "INFO");
 
     // regex_accelerate_begin_end: the pending record, flushed, parsed.
     let i = EXAMPLES
