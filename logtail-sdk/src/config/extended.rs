@@ -212,6 +212,20 @@ pub(super) fn bridge_multiline(
     processors: &[ProcessorConfig],
     cx: &mut Ctx,
 ) {
+    for (i, p) in processors.iter().enumerate().skip(1) {
+        let moved = match p {
+            ProcessorConfig::RegexAccelerate(a) => a.multiline.is_some(),
+            ProcessorConfig::SplitLogRegex(s) => s.split_regex != ".*",
+            _ => false,
+        };
+        if moved {
+            cx.warnings.push(format!(
+                "processors[{i}]: multi-line rules frame the input only from the first \
+                 processor (LoongCollector requires it first too); here they apply to \
+                 whatever the earlier processors give"
+            ));
+        }
+    }
     let (m, what) = match processors.first() {
         Some(ProcessorConfig::RegexAccelerate(a)) => match &a.multiline {
             Some(m) => (m.clone(), "LogBeginRegex/LogContinueRegex/LogEndRegex"),
@@ -336,6 +350,13 @@ mod tests {
         // Not first, or the default `.*`: the input is left alone.
         let c = parse("  - Type: processor_regex\n    Regex: '(.*)'\n    Keys: [a]\n  - Type: processor_split_log_regex\n    SplitRegex: 'x.*'\n").unwrap();
         assert!(multiline(&c).is_none());
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("processors[1]: multi-line rules")),
+            "{:?}",
+            c.warnings
+        );
         let c = parse("  - Type: processor_split_log_regex\n").unwrap();
         assert!(multiline(&c).is_none());
         // The input's own Multiline wins, with a warning.
