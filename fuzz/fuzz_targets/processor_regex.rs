@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
         let pat = String::from_utf8_lossy(&rest[..cut.min(48)]).into_owned();
         (pat, rest.get(cut + 1..).unwrap_or(&[]))
     };
-    let keys: Vec<String> = (0..(mode as usize % 7) + 1).map(|i| format!("k{i}")).collect();
+    let keys: Vec<String> = (0..(mode as usize % 7) + 1)
+        .map(|i| format!("k{i}"))
+        .collect();
     let n = keys.len();
     let mut o = GoRegexOptions::new(pattern, keys);
     o.full_match = mode & 1 != 0;

@@ -13,7 +13,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let pattern = String::from_utf8_lossy(&rest[..rest.len().min(64)]).into_owned();
-    let dialect = if mode & 1 == 0 { Dialect::Boost } else { Dialect::Go };
+    let dialect = if mode & 1 == 0 {
+        Dialect::Boost
+    } else {
+        Dialect::Go
+    };
     if let Ok(t) = translate(&pattern, dialect) {
         // Translating twice changes nothing more than once for patterns
         // without escapes that grow (a stable point is not required, only
