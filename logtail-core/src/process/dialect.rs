@@ -21,6 +21,7 @@
 //! | `\0`, `\0NN`       | octal byte                    | `\x{NN}`                  |
 //! | `\é` (escaped non-ASCII) | the character           | `é`                       |
 //! | `(?#...)`          | a comment                     | nothing                   |
+//! | `(?'n'...)` (boost)| a named group                 | `(?P<n>...)`              |
 //!
 //! Constructs a finite automaton cannot run are refused, the message naming
 //! the construct and what to write instead ([`DialectError`]): look-around
@@ -244,6 +245,17 @@ impl Translator<'_> {
                 "branch reset group (?|...)",
                 "use a plain group (?:...) with one capture group per alternative",
             )),
+            Some('\'') if self.dialect == Dialect::Boost => {
+                // boost's (?'name'...): a named group, as (?P<name>...).
+                let mut j = self.i + 3;
+                while self.chars.get(j).is_some_and(|&(_, c)| c != '\'') {
+                    j += 1;
+                }
+                let name = self.slice(self.i + 3, j).to_owned();
+                self.out.push_str(&format!("(?P<{name}>"));
+                self.i = j + 1;
+                Ok(())
+            }
             Some(c) if c.is_ascii_digit() || c == 'R' || c == '&' => Err(refuse(
                 at,
                 "recursion (?R) / subroutine call",
@@ -477,6 +489,7 @@ mod tests {
         assert_eq!(t(r"\0\012"), r"\x{0}\x{A}");
         assert_eq!(t(r"\中"), "中");
         assert_eq!(t(r"a(?#note)b"), "ab");
+        assert_eq!(t(r"(?'level'\w+)"), r"(?P<level>\w+)");
         assert_eq!(t(r#"\"\/\-"#), r#"\"\/\-"#);
     }
 

@@ -1,8 +1,11 @@
 //! Processing steps ([`crate::Parser`] implementations), sans-I/O.
 //!
-//! Each `processor_*_native` of LoongCollector has a module here that takes
-//! events and gives events: no files, no sockets, no clocks except those
-//! passed in. This module holds what they share: how a parser finds its
+//! Each `processor_*_native` of LoongCollector, and each of its Go
+//! processors of the regex family (`processor_regex`,
+//! `processor_filter_regex`, `processor_split_char`,
+//! `processor_split_log_regex`; [`dialect`] translates their patterns), has
+//! a module here that takes events and gives events: no files, no sockets,
+//! no clocks except those passed in. This module holds what they share: how a parser finds its
 //! source field, and what happens to the source after a parse succeeded or
 //! failed ([`SourceOptions`]).
 //!
