@@ -259,6 +259,20 @@ impl AckTracker {
             .count()
     }
 
+    /// Bytes of the batches still waiting for their outcome (what the
+    /// pipeline holds in memory for this file).
+    pub fn in_flight_bytes(&self) -> u64 {
+        let mut start = self.committed;
+        let mut sum = 0;
+        for &(_, end, state) in &self.pending {
+            if state == State::InFlight {
+                sum += end.saturating_sub(start);
+            }
+            start = end;
+        }
+        sum
+    }
+
     /// Whether a batch failed, pinning the checkpoint for this run.
     pub fn is_stuck(&self) -> bool {
         self.stuck
@@ -276,6 +290,21 @@ impl AckTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_flight_bytes_count_only_batches_without_an_outcome() {
+        let mut t = AckTracker::new(100);
+        let a = t.push(150);
+        let b = t.push(400);
+        let c = t.push(1000);
+        assert_eq!(t.in_flight_bytes(), 900);
+        t.ack(b, true);
+        assert_eq!(t.in_flight_bytes(), 50 + 600);
+        t.ack(c, false);
+        assert_eq!(t.in_flight_bytes(), 50);
+        t.ack(a, true);
+        assert_eq!(t.in_flight_bytes(), 0);
+    }
 
     #[test]
     fn dropped_token_is_a_failure() {

@@ -446,6 +446,13 @@ pub struct AgentOptions {
     pub read_gate: crate::resources::ReadGate,
     /// The byte budget all flushers share (`--max-send-rate`).
     pub send_limit: crate::resources::SendLimit,
+    /// Most bytes each pipeline holds read but unacknowledged; `None`
+    /// keeps the input's default (64 MiB).
+    pub max_in_flight_bytes: Option<u64>,
+    /// What each heartbeat reports about the agent (status, CPU, memory,
+    /// alarms); none: [`ReportProvider::self_sampled`](crate::fleet::ReportProvider::self_sampled)
+    /// (status `ok`, the process's CPU and memory).
+    pub report: Option<crate::fleet::ReportProvider>,
 }
 
 impl AgentOptions {
@@ -466,6 +473,8 @@ impl AgentOptions {
             stop_timeout: STOP_TIMEOUT,
             read_gate: Default::default(),
             send_limit: Default::default(),
+            max_in_flight_bytes: None,
+            report: None,
         }
     }
 }
@@ -522,6 +531,7 @@ impl Agent {
         ctx.credentials = options.credentials.clone();
         ctx.read_gate = options.read_gate.clone();
         ctx.send_limit = options.send_limit.clone();
+        ctx.max_in_flight_bytes = options.max_in_flight_bytes;
         let mut manager = PipelineManager::new(ctx, options.stop_timeout);
         let mut local = LocalConfigs::new(options.configs.clone(), options.config_dir.clone());
         let remote = !options.config_servers.is_empty();
@@ -540,6 +550,12 @@ impl Agent {
             o.tags = options.tags.clone();
             o.heartbeat_interval = options.heartbeat_interval;
             o.identity_refresh = options.identity_refresh;
+            o.report = Some(
+                options
+                    .report
+                    .clone()
+                    .unwrap_or_else(crate::fleet::ReportProvider::self_sampled),
+            );
             match Fleet::start(o) {
                 Ok((f, rx)) => (Some(f), rx),
                 Err(e) => {

@@ -38,9 +38,19 @@ use logtail_core::process::json::{JsonError, JsonOptions, JsonParser};
 use logtail_core::process::regex::{RegexError, RegexOptions, RegexParser};
 use logtail_core::process::timestamp::{TimestampError, TimestampOptions, TimestampParser};
 use logtail_core::process::SourceOptions;
+use logtail_core::process::{
+    filter_go::{GoFilterError, GoFilterOptions, GoFilterParser},
+    regex_accelerate::{RegexAccelerateError, RegexAccelerateOptions, RegexAccelerateParser},
+    regex_go::{GoRegexError, GoRegexOptions, GoRegexParser},
+    split_char::{SplitCharError, SplitCharOptions, SplitCharParser},
+    split_log_regex::{SplitLogRegexError, SplitLogRegexOptions, SplitLogRegexParser},
+};
 use logtail_core::Parser;
 
 use crate::sinks::sls::{Endpoint, SlsOptions};
+
+/// The Go processors and `processor_regex_accelerate` (issue 14).
+mod extended;
 
 /// A configuration error: where, and what is wrong. Displays as
 /// `origin: key: message`, or `origin: message` when no key is at fault.
@@ -104,6 +114,16 @@ pub enum ProcessorConfig {
     Filter(FilterOptions),
     /// `processor_desensitize_native`.
     Desensitize(DesensitizeOptions),
+    /// `processor_regex` (Go).
+    GoRegex(GoRegexOptions),
+    /// `processor_filter_regex` (Go).
+    GoFilter(GoFilterOptions),
+    /// `processor_split_char` (Go).
+    SplitChar(SplitCharOptions),
+    /// `processor_split_log_regex` (Go).
+    SplitLogRegex(SplitLogRegexOptions),
+    /// `processor_regex_accelerate` (its multi-line rules go to the input).
+    RegexAccelerate(Box<RegexAccelerateOptions>),
 }
 
 /// A processor's options were refused when it was built. Displays as the
@@ -129,6 +149,21 @@ pub enum ProcessorError {
     /// `processor_desensitize_native`.
     #[error(transparent)]
     Desensitize(#[from] DesensitizeError),
+    /// `processor_regex`.
+    #[error(transparent)]
+    GoRegex(#[from] GoRegexError),
+    /// `processor_filter_regex` (boxed: keeps this error small).
+    #[error(transparent)]
+    GoFilter(#[from] Box<GoFilterError>),
+    /// `processor_split_char`.
+    #[error(transparent)]
+    SplitChar(#[from] SplitCharError),
+    /// `processor_split_log_regex`.
+    #[error(transparent)]
+    SplitLogRegex(#[from] SplitLogRegexError),
+    /// `processor_regex_accelerate` (boxed: keeps this error small).
+    #[error(transparent)]
+    RegexAccelerate(#[from] Box<RegexAccelerateError>),
 }
 
 impl ProcessorConfig {
@@ -152,6 +187,13 @@ impl ProcessorConfig {
             ProcessorConfig::Timestamp(o) => boxed(TimestampParser::new(o.clone())),
             ProcessorConfig::Filter(o) => boxed(FilterParser::new(o.clone())),
             ProcessorConfig::Desensitize(o) => boxed(DesensitizeParser::new(o.clone())),
+            ProcessorConfig::GoRegex(o) => boxed(GoRegexParser::new(o.clone())),
+            ProcessorConfig::GoFilter(o) => boxed(GoFilterParser::new(o.clone()).map_err(Box::new)),
+            ProcessorConfig::SplitChar(o) => boxed(SplitCharParser::new(o.clone())),
+            ProcessorConfig::SplitLogRegex(o) => boxed(SplitLogRegexParser::new(o.clone())),
+            ProcessorConfig::RegexAccelerate(o) => {
+                boxed(RegexAccelerateParser::new(o.as_ref().clone()).map_err(Box::new))
+            }
         }
     }
 }
@@ -413,7 +455,7 @@ impl PipelineConfig {
             .map(|(i, v)| parse_input(v, format!("inputs[{i}]"), name, &mut cx))
             .collect::<Result<Vec<_>, _>>()?;
         let allow_multi_configs = parsed.iter().any(|(_, allow)| *allow);
-        let inputs: Vec<InputConfig> = parsed.into_iter().map(|(i, _)| i).collect();
+        let mut inputs: Vec<InputConfig> = parsed.into_iter().map(|(i, _)| i).collect();
         if inputs.is_empty() {
             return Err(cx.err("inputs", "at least one input is required"));
         }
@@ -422,6 +464,7 @@ impl PipelineConfig {
             .enumerate()
             .map(|(i, v)| parse_processor(v, format!("processors[{i}]"), &mut cx))
             .collect::<Result<Vec<_>, _>>()?;
+        extended::bridge_multiline(&mut inputs, &processors, &mut cx);
         let flushers = list(flushers_v, "flushers", &cx)?
             .iter()
             .enumerate()
@@ -859,6 +902,9 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
                 ts.source_key = Arc::from(k);
             }
             ts.source_timezone = o.str("SourceTimezone", cx)?.filter(|z| !z.is_empty());
+            if ts.source_timezone.is_none() {
+                extended::note_utc(&ts.source_format, &o.key("SourceFormat"), cx);
+            }
             ts.source_year = (year > 0).then_some(year as i32);
             ts.discard_older_than_secs = o.uint(
                 "DiscardOlderThanSecs",
@@ -910,6 +956,11 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
             d.replacing_all = o.bool("ReplacingAll", d.replacing_all, cx)?;
             ProcessorConfig::Desensitize(d)
         }
+        "processor_regex"
+        | "processor_filter_regex"
+        | "processor_split_char"
+        | "processor_split_log_regex"
+        | "processor_regex_accelerate" => extended::parse_extended(&ty, &mut o, cx)?,
         other => {
             return Err(cx.err(
                 o.key("Type"),
@@ -917,7 +968,9 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
                     "unknown processor type {other:?} (supported: processor_parse_regex_native, \
                      processor_parse_delimiter_native, processor_parse_json_native, \
                      processor_parse_timestamp_native, processor_filter_regex_native, \
-                     processor_desensitize_native)"
+                     processor_desensitize_native, processor_regex, processor_filter_regex, \
+                     processor_split_char, processor_split_log_regex, \
+                     processor_regex_accelerate)"
                 ),
             ))
         }

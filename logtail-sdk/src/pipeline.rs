@@ -50,6 +50,9 @@ pub struct BuildContext {
     pub read_gate: crate::resources::ReadGate,
     /// The byte budget of all flushers (`--max-send-rate`).
     pub send_limit: crate::resources::SendLimit,
+    /// Most bytes a pipeline's input holds read but unacknowledged
+    /// (`--max-in-flight-mb`); `None` keeps the input's default (64 MiB).
+    pub max_in_flight_bytes: Option<u64>,
 }
 
 impl BuildContext {
@@ -63,6 +66,7 @@ impl BuildContext {
             identity_sources: Default::default(),
             read_gate: Default::default(),
             send_limit: Default::default(),
+            max_in_flight_bytes: None,
         }
     }
 
@@ -334,6 +338,10 @@ impl Pipeline {
                 "checkpoint unusable, starting without it: {reason}; files are read from their last TailSizeKB"
             ),
         }
+        let mut opts = opts;
+        if let Some(cap) = ctx.max_in_flight_bytes {
+            opts.max_in_flight_bytes = cap;
+        }
         let input = FileInput::new(opts, Box::new(store)).map_err(|source| BuildError::Input {
             name: name.clone(),
             source,
@@ -472,6 +480,7 @@ impl Pipeline {
         let pname = name.clone();
         let (done_tx, done_rx) = bounded::<Duration>(1);
         let im = Arc::clone(&metrics);
+        let (settled_tx, settled_rx) = bounded::<()>(1);
         let input_thread = std::thread::Builder::new()
             .name(format!("input:{name}"))
             .spawn(move || {
@@ -480,7 +489,7 @@ impl Pipeline {
                     input.as_mut(),
                     in_tx,
                     &stopping,
-                    done_rx,
+                    (done_rx, settled_tx),
                     &read_gate,
                     &im,
                 )
@@ -496,6 +505,7 @@ impl Pipeline {
             stop: Some(stop),
             abandon: Some(abandon),
             settle: Some(done_tx),
+            settled: Some(settled_rx),
             input_thread: Some(input_thread),
             stages,
         })
@@ -518,6 +528,8 @@ pub struct RunningPipeline {
     abandon: Option<Stopper>,
     /// How long the input waits for acknowledgements at stop.
     settle: Option<Sender<Duration>>,
+    /// Tells that the input's first settle is over.
+    settled: Option<Receiver<()>>,
     /// `None` once stopped.
     input_thread: Option<JoinHandle<StopReport>>,
     stages: Vec<JoinHandle<()>>,
@@ -565,20 +577,28 @@ impl RunningPipeline {
             return StopReport::default();
         };
         // The input thread waits for acknowledgements for most of the time left.
-        if let Some(settle) = self.settle.take() {
+        let settle = self.settle.take();
+        if let Some(settle) = &settle {
             let _ = settle.send(timeout.mul_f32(0.8));
         }
         drop(self.stop.take());
-        let report = input_thread.join().unwrap_or_else(|_| StopReport {
-            in_flight: 0,
-            error: Some("input thread panicked".into()),
-        });
-        // Sinks still retrying give their batches up now: not acknowledged,
-        // they are read again after a restart.
+        if let Some(settled) = self.settled.take() {
+            // Err: the input thread ended (or panicked) already.
+            let _ = settled.recv_timeout(timeout + Duration::from_secs(1));
+        }
+        // Sinks give up what they have not begun to send: not
+        // acknowledged, it is read again after a restart. A send under way
+        // ends first, and the input takes its acknowledgement into the
+        // last checkpoint (else it would be sent again after a restart).
         drop(self.abandon.take());
         for t in self.stages.drain(..) {
             let _ = t.join();
         }
+        drop(settle);
+        let report = input_thread.join().unwrap_or_else(|_| StopReport {
+            in_flight: 0,
+            error: Some("input thread panicked".into()),
+        });
         crate::metrics::global().unregister(&self.metrics);
         report
     }
@@ -629,7 +649,7 @@ fn run_input(
     input: &mut dyn Input,
     tx: Sender<EventBatch>,
     stop: &StopSignal,
-    settle: Receiver<Duration>,
+    (settle, settled): (Receiver<Duration>, Sender<()>),
     gate: &ReadGate,
     metrics: &PipelineMetrics,
 ) -> StopReport {
@@ -665,7 +685,7 @@ fn run_input(
     // Closing the queue lets the later stages drain and deliver.
     emit.tx = None;
     let timeout = settle.recv().unwrap_or(Duration::from_secs(3));
-    let in_flight = match input.settle(timeout) {
+    let mut in_flight = match input.settle(timeout) {
         Ok(n) => n,
         Err(e) => {
             tracing::error!(pipeline = name, "final checkpoint failed: {e}");
@@ -673,6 +693,19 @@ fn run_input(
             0
         }
     };
+    let _ = settled.send(());
+    if in_flight > 0 {
+        // The sinks stop now; once they have, their last
+        // acknowledgements go into the checkpoint.
+        let _ = settle.recv();
+        match input.settle(Duration::ZERO) {
+            Ok(n) => in_flight = n,
+            Err(e) => {
+                tracing::error!(pipeline = name, "final checkpoint failed: {e}");
+                error = Some(e.to_string());
+            }
+        }
+    }
     if in_flight > 0 {
         tracing::warn!(
             pipeline = name,
@@ -929,6 +962,11 @@ fn run_sink(
         if !wait.is_zero() && !abandon.sleep(wait) {
             // Given up while waiting: not sent, so read again on restart
             // (sending it now would double it after the checkpoint).
+            batch.ack.failed();
+            continue;
+        }
+        if abandon.is_stopped() {
+            // Stopping and out of time: not begun, not sent.
             batch.ack.failed();
             continue;
         }

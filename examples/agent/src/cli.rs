@@ -104,6 +104,10 @@ pub(crate) struct RunArgs {
     /// `MaxSendRate` still applies.
     #[arg(long, value_name = "BYTES_PER_SEC")]
     pub(crate) max_send_rate: Option<u64>,
+    /// Most MiB each pipeline holds read but not yet delivered; reading
+    /// pauses above it (with the queues, this bounds a pipeline's memory).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    pub max_in_flight_mb: u64,
     /// Seconds between limit checks (30).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub(crate) limit_check_secs: f64,

@@ -36,6 +36,7 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     let read_gate = ReadGate::default();
     options.read_gate = read_gate.clone();
     options.send_limit = SendLimit::new(limits.max_send_rate);
+    options.max_in_flight_bytes = Some(args.max_in_flight_mb.saturating_mul(1 << 20));
     options.configs = args.configs.clone();
     options.config_dir = args.config_dir.clone();
     options.config_servers = args.config_servers.clone();

@@ -209,6 +209,9 @@ fn memory_over_the_limit_restarts_the_worker_and_loses_nothing() {
             "3",
             "--max-send-rate",
             "20971520",
+            // The per-pipeline cap would hold memory under the limit.
+            "--max-in-flight-mb",
+            "1024",
         ],
     );
     agent.wait_started();

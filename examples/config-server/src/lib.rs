@@ -6,6 +6,7 @@
 //! admin API. Larger fleets point their agents at a LoongCollector
 //! ConfigServer, which speaks the same protocol.
 //!
+//! - [`console`]: the web console at `/` and the admin token.
 //! - [`group`]: machine groups, their naming rules, membership and the
 //!   OK/FAIL heartbeat status.
 //! - [`server`]: the server logic ([`server::ConfigServer`], free of HTTP)
@@ -16,5 +17,6 @@
 //! file is written with [`logtail_sdk::fleet::store`].
 #![deny(missing_docs)]
 
+pub mod console;
 pub mod group;
 pub mod server;

@@ -12,8 +12,8 @@
 //! configs whose version differs from what the agent reported, full detail
 //! inline, and version -1 for configs it runs that no longer apply to it.
 //!
-//! Admin API (JSON; errors are `{"error": "what is wrong"}` with 400, 404,
-//! 405 or 409):
+//! Admin API (JSON; errors are `{"error": "what is wrong"}` with 400, 401 (admin token, see
+//! [`crate::console`]), 404, 405 or 409):
 //!
 //! | method and path | body / answer |
 //! |---|---|
@@ -26,8 +26,20 @@
 //! | `GET /api/v1/pipeline_configs` | `{"pipeline_configs":[{"name","version"}]}` |
 //! | `GET`, `PUT`, `DELETE /api/v1/pipeline_configs/NAME` | `{"name","version","detail"}`; `PUT {"detail":…}` bumps the version |
 //! | `GET /api/v1/hosts` | every host seen |
+//! | `GET /api/v1/alarms?group=G&since=T&limit=N` | `{"alarms":[{"instance_id","hostname","ip","alarm_type","alarm_level","level_name","alarm_message","alarm_count","config","first_seen","received_ms"}]}`, newest first; `group`, `since` (Unix seconds, by receipt) and `limit` (200) optional |
+//! | `GET /api/v1/overview` | what the console shows: `{"now_ms","heartbeat_timeout_ms","groups":[{…group, "hosts":[…]}],"other_hosts":[…],"alarms":[…]}` |
+//!
+//! Hosts carry, besides the heartbeat status (`status`: `OK` while
+//! heartbeats arrive, `FAIL` after [`ServerOptions::heartbeat_timeout`]
+//! without one), what the agent reported about itself in the heartbeat's
+//! extras ([`logtail_sdk::fleet::report`]): `agent_status`, `cpu_cores`,
+//! `memory_bytes`, `reported_ms`, and `alarms_kept` (how many of its alarms are kept). The
+//! alarms are kept in memory, the last [`ServerOptions::alarms_per_host`]
+//! per host; a restarted server starts without them.
+//!
+//! The console (`GET /`) and the admin token are [`crate::console`]'s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -47,6 +59,7 @@ use logtail_sdk::fleet::proto::{
     RESPONSE_FLAG_FETCH_CONTINUOUS_PIPELINE_CONFIG_DETAIL, RESPONSE_FLAG_REPORT_FULL_STATE,
     SERVER_CAP_REMEMBER_ATTRIBUTE, SERVER_CAP_REMEMBER_CONTINUOUS_PIPELINE_CONFIG_STATUS,
 };
+use logtail_sdk::fleet::report::{AgentReport, AlarmReport};
 use logtail_sdk::fleet::store::{read_json, write_atomic};
 use logtail_sdk::fleet::valid_config_name;
 
@@ -70,6 +83,11 @@ pub struct ServerOptions {
     /// details with `FetchPipelineConfig` (as large servers do); off: full
     /// detail inline.
     pub details_by_fetch: bool,
+    /// Alarms kept per host (the oldest go first): 1000.
+    pub alarms_per_host: usize,
+    /// When set, the admin API and the console require it (see
+    /// [`crate::console`]); the agent endpoints never do.
+    pub admin_token: Option<crate::console::AdminToken>,
 }
 
 impl ServerOptions {
@@ -79,6 +97,8 @@ impl ServerOptions {
             data_dir,
             heartbeat_timeout: Duration::from_secs(30),
             details_by_fetch: false,
+            alarms_per_host: 1000,
+            admin_token: None,
         }
     }
 }
@@ -123,14 +143,18 @@ pub struct Reply {
     pub content_type: &'static str,
     /// Body.
     pub body: Vec<u8>,
+    /// More response headers (`Set-Cookie`, `Location`, …).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
-    fn json(status: u16, v: &Value) -> Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, v: &Value) -> Reply {
         Reply {
             status,
             content_type: "application/json",
             body: serde_json::to_vec_pretty(v).unwrap_or_default(),
+            headers: Vec::new(),
         }
     }
 
@@ -139,6 +163,7 @@ impl Reply {
             status,
             content_type: "application/x-protobuf",
             body: m.encode_to_vec(),
+            headers: Vec::new(),
         }
     }
 }
@@ -208,6 +233,31 @@ struct HostRecord {
     /// has none and asks for the full state).
     #[serde(skip)]
     last_seq: Option<u64>,
+    /// What the agent last reported about itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    report: Option<HostReport>,
+    /// Its alarms as received, oldest first (memory only).
+    #[serde(skip)]
+    alarms: VecDeque<ReceivedAlarm>,
+}
+
+/// The report part of a host record (the version is the host's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct HostReport {
+    status: String,
+    cpu_cores: f64,
+    memory_bytes: u64,
+    /// When it was received.
+    reported_ms: u64,
+    /// The first part of the last report that did not decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct ReceivedAlarm {
+    received_ms: u64,
+    alarm: AlarmReport,
 }
 
 impl HostRecord {
@@ -397,8 +447,8 @@ impl ConfigServer {
 
     /// Routes one HTTP request: the agent endpoints (protobuf) and the
     /// admin API (JSON). `path` may carry a query string (ignored).
-    pub fn handle(&self, method: &str, path: &str, body: &[u8]) -> Reply {
-        let path = path.split('?').next().unwrap_or("");
+    pub fn handle(&self, method: &str, url: &str, body: &[u8]) -> Reply {
+        let path = url.split('?').next().unwrap_or("");
         match path {
             "/Agent/Heartbeat" | "/Agent/FetchPipelineConfig" if method != "POST" => {
                 Reply::json(405, &json!({"error": format!("{path} takes POST")}))
@@ -427,7 +477,7 @@ impl ConfigServer {
                     },
                 ),
             },
-            _ => match self.admin(method, path, body) {
+            _ => match self.admin(method, url, body) {
                 Ok((status, v)) => Reply::json(status, &v),
                 Err(e) => Reply::json(e.status, &json!({"error": e.message})),
             },
@@ -435,7 +485,9 @@ impl ConfigServer {
     }
 
     /// The admin API: answers `(status, JSON)` or an [`ApiError`].
+    /// `path` may carry a query string (read by `GET /api/v1/alarms`).
     pub fn admin(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Value), ApiError> {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let rest = path.trim_end_matches('/');
         let parts: Vec<&str> = rest
             .strip_prefix("/api/v1/")
@@ -530,6 +582,9 @@ impl ConfigServer {
                     .collect();
                 Ok((200, json!({ "hosts": hosts })))
             }
+            (["alarms"], "GET") => self.alarms(query),
+            (["overview"], "GET") => Ok((200, self.overview())),
+            (["alarms"] | ["overview"], _) => Err(not_allowed()),
             (["pipeline_configs"], "GET") => {
                 let st = self.lock();
                 let list: Vec<Value> = st
@@ -680,7 +735,109 @@ impl ConfigServer {
             "last_heartbeat_ms": h.last_heartbeat_ms,
             "membership": membership,
             "configs": configs,
+            "agent_status": h.report.as_ref().map(|r| r.status.as_str()),
+            "cpu_cores": h.report.as_ref().map(|r| r.cpu_cores),
+            "memory_bytes": h.report.as_ref().map(|r| r.memory_bytes),
+            "reported_ms": h.report.as_ref().map(|r| r.reported_ms),
+            "report_error": h.report.as_ref().and_then(|r| r.error.as_deref()),
+            "alarms_kept": h.alarms.len(),
         })
+    }
+
+    /// `GET /api/v1/alarms`: `group`, `since` (Unix seconds) and `limit`
+    /// from the query string.
+    fn alarms(&self, query: &str) -> Result<(u16, Value), ApiError> {
+        let mut group = None;
+        let mut since_ms = 0u64;
+        let mut limit = 200usize;
+        for (k, v) in crate::console::query_pairs(query) {
+            match k.as_str() {
+                "group" => group = Some(v),
+                "since" => {
+                    since_ms = v
+                        .parse::<u64>()
+                        .map_err(|_| {
+                            api(
+                                400,
+                                format!("since={v:?}: expected Unix seconds (an integer)"),
+                            )
+                        })?
+                        .saturating_mul(1000)
+                }
+                "limit" => {
+                    limit = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        api(400, format!("limit={v:?}: expected a positive integer"))
+                    })?
+                }
+                other => {
+                    return Err(api(
+                        400,
+                        format!("unknown query parameter {other:?}; use group, since and limit"),
+                    ))
+                }
+            }
+        }
+        let st = self.lock();
+        let g = match &group {
+            Some(name) => Some(st.groups.get(name).ok_or_else(|| no_group(name))?),
+            None => None,
+        };
+        Ok((
+            200,
+            json!({ "alarms": alarms_json(&st, g, since_ms, limit) }),
+        ))
+    }
+
+    /// `GET /api/v1/overview`: what the console shows.
+    pub fn overview(&self) -> Value {
+        let st = self.lock();
+        let groups: Vec<Value> = st
+            .groups
+            .values()
+            .map(|g| {
+                let hosts: Vec<Value> = st
+                    .hosts
+                    .iter()
+                    .filter(|(_, h)| g.membership(&h.facts()) != Membership::NotMember)
+                    .map(|(id, h)| {
+                        let m = match g.membership(&h.facts()) {
+                            Membership::OsMismatch { group_os, host_os } => format!(
+                                "rejected: the group holds {} hosts and this host runs {}",
+                                group_os.as_str(),
+                                host_os.as_str()
+                            ),
+                            _ => "member".into(),
+                        };
+                        self.host_json(id, h, m)
+                    })
+                    .collect();
+                let mut v = json!(group_form(g));
+                v["hosts"] = json!(hosts);
+                v
+            })
+            .collect();
+        let other_hosts: Vec<Value> = st
+            .hosts
+            .iter()
+            .filter(|(_, h)| {
+                st.groups
+                    .values()
+                    .all(|g| g.membership(&h.facts()) == Membership::NotMember)
+            })
+            .map(|(id, h)| self.host_json(id, h, String::new()))
+            .collect();
+        json!({
+            "now_ms": now_ms(),
+            "heartbeat_timeout_ms": self.options.heartbeat_timeout.as_millis() as u64,
+            "groups": groups,
+            "other_hosts": other_hosts,
+            "alarms": alarms_json(&st, None, 0, 50),
+        })
+    }
+
+    /// The options it runs with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
     }
 
     /// Answers a heartbeat: records the host, then lists the config changes
@@ -741,6 +898,30 @@ impl ConfigServer {
                 .collect();
             host.last_heartbeat_ms = now;
             host.last_seq = Some(req.sequence_num);
+            let (report, errors) = AgentReport::from_extras(&attrs.extras, &attrs.version);
+            if let Some(first) = errors.first() {
+                tracing::debug!(instance = %id, errors = errors.len(), "heartbeat report: {first}");
+            }
+            if let Some(report) = report {
+                host.report = Some(HostReport {
+                    status: report.status,
+                    cpu_cores: report.cpu_cores,
+                    memory_bytes: report.memory_bytes,
+                    reported_ms: now,
+                    error: errors.first().map(ToString::to_string),
+                });
+                for alarm in report.alarms {
+                    host.alarms.push_back(ReceivedAlarm {
+                        received_ms: now,
+                        alarm,
+                    });
+                }
+                let keep = self.options.alarms_per_host;
+                if host.alarms.len() > keep {
+                    let excess = host.alarms.len() - keep;
+                    host.alarms.drain(..excess);
+                }
+            }
             dirty = before.is_none_or(|b| !b.same_state(host));
         } else {
             let in_step = match st.hosts.get_mut(&id) {
@@ -873,6 +1054,46 @@ struct ConfigForm {
     detail: Option<String>,
 }
 
+/// The alarms of the hosts of `group` (all hosts: `None`) received at or
+/// after `since_ms`, newest first, at most `limit`.
+fn alarms_json(
+    st: &State,
+    group: Option<&MachineGroup>,
+    since_ms: u64,
+    limit: usize,
+) -> Vec<Value> {
+    let mut all: Vec<(&String, &HostRecord, &ReceivedAlarm)> = st
+        .hosts
+        .iter()
+        .filter(|(_, h)| group.is_none_or(|g| g.membership(&h.facts()) == Membership::Member))
+        .flat_map(|(id, h)| {
+            h.alarms
+                .iter()
+                .filter(|a| a.received_ms >= since_ms)
+                .map(move |a| (id, h, a))
+        })
+        .collect();
+    all.sort_by_key(|a| std::cmp::Reverse(a.2.received_ms));
+    all.into_iter()
+        .take(limit)
+        .map(|(id, h, r)| {
+            json!({
+                "instance_id": id,
+                "hostname": h.hostname,
+                "ip": h.ip,
+                "alarm_type": r.alarm.alarm_type,
+                "alarm_level": r.alarm.level,
+                "level_name": r.alarm.level_name(),
+                "alarm_message": r.alarm.message,
+                "alarm_count": r.alarm.count,
+                "config": r.alarm.config,
+                "first_seen": r.alarm.first_seen_unix,
+                "received_ms": r.received_ms,
+            })
+        })
+        .collect()
+}
+
 fn bad_request(message: String) -> CommonResponse {
     CommonResponse {
         status: 400,
@@ -971,12 +1192,30 @@ fn serve(http: &tiny_http::Server, server: &ConfigServer, stop: &AtomicBool) {
                 413,
                 &json!({"error": format!("body larger than {MAX_BODY_BYTES} bytes")}),
             ),
-            Ok(_) => server.handle(request.method().as_str(), request.url(), &body),
+            Ok(_) => {
+                let headers: Vec<(String, String)> = request
+                    .headers()
+                    .iter()
+                    .map(|h| (h.field.as_str().as_str().to_string(), h.value.to_string()))
+                    .collect();
+                crate::console::respond(
+                    server,
+                    request.method().as_str(),
+                    request.url(),
+                    &headers,
+                    &body,
+                )
+            }
         };
         let mut response =
             tiny_http::Response::from_data(reply.body).with_status_code(reply.status);
         if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", reply.content_type) {
             response = response.with_header(h);
+        }
+        for (name, value) in &reply.headers {
+            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                response.add_header(h);
+            }
         }
         if let Err(e) = request.respond(response) {
             tracing::debug!("config server: cannot answer: {e}");

@@ -4,7 +4,8 @@
 //! `env!("CARGO_BIN_EXE_logtail-agent")`), sequence-numbered writers, a
 //! reader of `out.jsonl` that counts each sequence number, a
 //! `logtail-config-server` process with its admin API, and the checking
-//! SLS receiver ([`sls_receiver`]).
+//! SLS receiver ([`sls_receiver`]), and a headless browser
+//! ([`browser`]).
 #![deny(missing_docs)]
 
 use std::fs::{File, OpenOptions};
@@ -17,6 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use logtail_sls_receiver as sls_receiver;
+
+pub mod browser;
 
 /// `TailSizeKB` large enough that files present at start-up are read whole.
 pub const TAIL_ALL_KB: u64 = 10_485_760;
@@ -623,6 +626,8 @@ pub struct ConfigServerProc {
     pub child: Child,
     /// `http://ADDR`, from its `listening on http://ADDR` line.
     pub url: String,
+    /// The admin token [`ConfigServerProc::call`] sends, if any.
+    pub token: Option<String>,
 }
 
 impl ConfigServerProc {
@@ -659,7 +664,11 @@ impl ConfigServerProc {
                 break url.to_string();
             }
         };
-        ConfigServerProc { child, url }
+        ConfigServerProc {
+            child,
+            url,
+            token: None,
+        }
     }
 
     /// The admin API: (status, JSON answer).
@@ -669,7 +678,10 @@ impl ConfigServerProc {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let req = ureq::request(method, &format!("{}{path}", self.url));
+        let mut req = ureq::request(method, &format!("{}{path}", self.url));
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
         let res = match body {
             Some(b) => req
                 .set("Content-Type", "application/json")

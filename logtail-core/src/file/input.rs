@@ -127,6 +127,12 @@ pub struct FileInputOptions {
     pub max_open_files: usize,
     /// Largest chunk read (and batch emitted) at once (default 1 MiB).
     pub chunk_bytes: usize,
+    /// Most bytes read but not yet acknowledged, across all files of this
+    /// input; above it reading pauses until acknowledgements come, so a
+    /// slow sink bounds memory in bytes, not only in batches (default
+    /// 64 MiB; 0 for no cap). One batch may pass the cap (a line is never
+    /// split for it).
+    pub max_in_flight_bytes: u64,
     /// Most bytes read from one file per poll, for fairness (default 4 MiB).
     pub read_budget: usize,
     /// Minimum time between checkpoint writes (default 100 ms).
@@ -161,6 +167,7 @@ impl Default for FileInputOptions {
             min_read_interval: Duration::from_millis(50),
             max_open_files: default_max_open_files(),
             chunk_bytes: 1 << 20,
+            max_in_flight_bytes: 64 << 20,
             read_budget: 4 << 20,
             checkpoint_interval: Duration::from_millis(100),
             checkpoint_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -600,6 +607,20 @@ impl FileInput {
         }
     }
 
+    /// Whether reading waits for acknowledgements ([`FileInputOptions::max_in_flight_bytes`]).
+    fn over_in_flight_cap(&self) -> bool {
+        let cap = self.opts.max_in_flight_bytes;
+        let bytes = |t: &crate::ack::AckTracker| t.in_flight_bytes();
+        cap > 0
+            && self
+                .readers
+                .values()
+                .map(|r| bytes(&r.stream.tracker))
+                .chain(self.retired.values().map(|r| bytes(&r.stream.tracker)))
+                .sum::<u64>()
+                >= cap
+    }
+
     fn in_flight(&self) -> usize {
         self.readers
             .values()
@@ -872,6 +893,9 @@ impl FileInput {
     // ---- reading ------------------------------------------------------------
 
     fn service_all(&mut self, emit: &mut dyn Emit, now: Instant) -> Result<bool, InputError> {
+        if self.over_in_flight_cap() {
+            return Ok(false);
+        }
         // Readers that hit their read budget last time go first again.
         let mut ids: Vec<FileId> = std::mem::take(&mut self.busy);
         if self.check_all {
@@ -1817,6 +1841,13 @@ impl Input for FileInput {
     }
 
     fn wait(&mut self, timeout: Duration) {
+        // Held back by the in-flight cap: acknowledgements, not file
+        // events, let reading go on, so look again soon.
+        self.drain_acks();
+        if self.over_in_flight_cap() {
+            std::thread::sleep(timeout.min(Duration::from_millis(10)));
+            return;
+        }
         let started = Instant::now();
         let timeout = timeout.min(self.opts.poll_interval);
         match self.watcher.as_mut() {

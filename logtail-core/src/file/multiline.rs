@@ -62,6 +62,8 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Anchored, Input};
 
+use crate::process::dialect::Dialect;
+
 /// `Multiline.Mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MultilineMode {
@@ -150,6 +152,10 @@ impl Matcher {
         // `.` and classes match bytes, and lines need not be valid UTF-8.
         // Non-ASCII literals still match their UTF-8 bytes.
         let syn = syntax::Config::new().unicode(false).utf8(false);
+        // boost's syntax (`[^[]`, a literal `{`…) in regex-syntax's terms.
+        let translated = crate::process::dialect::translate(pattern, Dialect::Boost)
+            .map_err(|e| err(e.to_string()))?;
+        let pattern: &str = &translated;
         let meta = meta::Regex::builder()
             .syntax(syn)
             .configure(meta::Config::new().utf8_empty(false))

@@ -1,8 +1,11 @@
 //! Processing steps ([`crate::Parser`] implementations), sans-I/O.
 //!
-//! Each `processor_*_native` of LoongCollector has a module here that takes
-//! events and gives events: no files, no sockets, no clocks except those
-//! passed in. This module holds what they share: how a parser finds its
+//! Each `processor_*_native` of LoongCollector, and each of its Go
+//! processors of the regex family (`processor_regex`,
+//! `processor_filter_regex`, `processor_split_char`,
+//! `processor_split_log_regex`; [`dialect`] translates their patterns), has
+//! a module here that takes events and gives events: no files, no sockets,
+//! no clocks except those passed in. This module holds what they share: how a parser finds its
 //! source field, and what happens to the source after a parse succeeded or
 //! failed ([`SourceOptions`]).
 //!
@@ -11,9 +14,15 @@
 
 pub mod delimiter;
 pub mod desensitize;
+pub mod dialect;
 pub mod filter;
+pub mod filter_go;
 pub mod json;
 pub mod regex;
+pub mod regex_accelerate;
+pub mod regex_go;
+pub mod split_char;
+pub mod split_log_regex;
 pub mod timestamp;
 
 use std::sync::Arc;
@@ -300,7 +309,14 @@ impl SourceOptions {
                     event.fields = fields;
                 } else {
                     for f in fields {
-                        if &*f.key == CONTENT {
+                        if &*f.key == CONTENT && f.value.is_empty() {
+                            // An empty `content` would read as "removed":
+                            // kept as an empty field instead, as
+                            // LoongCollector keeps the key.
+                            event.content = Bytes::new();
+                            event.fields.retain(|g| &*g.key != CONTENT);
+                            event.fields.push(f);
+                        } else if &*f.key == CONTENT {
                             event.content = f.value.to_bytes(event.retained());
                         } else {
                             event.set_value(f.key, f.value);
@@ -514,6 +530,24 @@ mod tests {
         assert!(!o.keys_are_distinct(["a", "a"]));
         assert!(!o.keys_are_distinct(["a", CONTENT]));
         assert!(!o.keys_are_distinct([RAW_LOG]));
+    }
+
+    #[test]
+    fn a_parsed_empty_content_is_kept_as_an_empty_field() {
+        // Keys name the source; its group is empty: the key stays, empty.
+        let mut re = regex::RegexParser::new(regex::RegexOptions::new(
+            r"(\w+):(\d*)",
+            vec!["level".into(), CONTENT.into()],
+        ))
+        .unwrap();
+        let mut e = ev("INFO:");
+        assert!(re.parse_event(&mut e));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(got, vec![("level", &b"INFO"[..]), (CONTENT, &b""[..])]);
+        let mut e = ev("INFO:42");
+        assert!(re.parse_event(&mut e));
+        let got: Vec<_> = e.contents().collect();
+        assert_eq!(got, vec![("level", &b"INFO"[..]), (CONTENT, &b"42"[..])]);
     }
 
     #[test]

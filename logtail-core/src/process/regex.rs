@@ -41,6 +41,7 @@ use regex_automata::{Anchored, Input};
 use regex_syntax::hir::{Hir, Look};
 
 use crate::event::{Event, Field, FieldKey, FieldValue};
+use crate::process::dialect::{translate, Dialect};
 use crate::process::{Outcome, ParserStats, SourceOptions};
 use crate::{EventBatch, Parser};
 
@@ -121,18 +122,71 @@ pub(crate) struct PatternError {
 
 /// Parses a LoongCollector pattern into an [`Hir`]: byte mode first (ASCII
 /// classes, `.` = any byte), Unicode mode when the pattern needs it.
-/// `dot_nl`: whether `.` matches `\n` (boost: yes; RE2: no).
+/// `dot_nl`: whether `.` matches `\n` (boost: yes; RE2: no). `^` and `$`
+/// match at the ends of the text only.
 pub(crate) fn parse_pattern(pattern: &str, dot_nl: bool) -> Result<Hir, PatternError> {
-    let parse = |unicode: bool| {
-        regex_syntax::ParserBuilder::new()
-            .unicode(unicode)
-            .utf8(false)
-            .dot_matches_new_line(dot_nl)
-            .build()
-            .parse(pattern)
-            .map_err(|e| pattern_error(&e))
-    };
-    parse(false).or_else(|_| parse(true))
+    let mut s = Syntax::new(Dialect::Boost);
+    s.dot_nl = dot_nl;
+    s.parse(pattern)
+}
+
+/// How a pattern of one LoongCollector processor is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Syntax {
+    /// The dialect it is written in (see [`crate::process::dialect`]).
+    pub dialect: Dialect,
+    /// `.` matches `\n`.
+    pub dot_nl: bool,
+    /// `^` and `$` also match after and before a `\n` (boost's default).
+    pub multi_line: bool,
+}
+
+impl Syntax {
+    /// `dialect`, `.` not matching `\n`, anchors at the text's ends.
+    pub(crate) fn new(dialect: Dialect) -> Self {
+        Syntax {
+            dialect,
+            dot_nl: false,
+            multi_line: false,
+        }
+    }
+
+    /// boost as LoongCollector's C++ processors run it: `.` matches `\n`,
+    /// `^`/`$` match at line breaks.
+    pub(crate) fn boost() -> Self {
+        Syntax {
+            dialect: Dialect::Boost,
+            dot_nl: true,
+            multi_line: true,
+        }
+    }
+
+    /// Translates `pattern` from its dialect and parses it.
+    pub(crate) fn parse(&self, pattern: &str) -> Result<Hir, PatternError> {
+        let translated = translate(pattern, self.dialect).map_err(|e| PatternError {
+            offset: e.offset,
+            message: e.to_string(),
+        })?;
+        let parse = |unicode: bool| {
+            regex_syntax::ParserBuilder::new()
+                .unicode(unicode)
+                .utf8(false)
+                .dot_matches_new_line(self.dot_nl)
+                .multi_line(self.multi_line)
+                .build()
+                .parse(&translated)
+                .map_err(|e| pattern_error(&e))
+        };
+        parse(false).or_else(|_| parse(true)).map_err(|mut e| {
+            if translated != pattern {
+                e.message = format!(
+                    "{} (offset in the pattern as translated to Rust syntax: {translated:?})",
+                    e.message
+                );
+            }
+            e
+        })
+    }
 }
 
 fn pattern_error(e: &regex_syntax::Error) -> PatternError {
@@ -152,8 +206,13 @@ pub(crate) fn full_match_hir(hir: Hir) -> Hir {
 }
 
 /// Builds a `meta` regex from an already parsed pattern.
+/// Byte patterns may match invalid UTF-8, so empty matches are not kept
+/// to code point boundaries (`utf8_empty(false)`): with it on, an
+/// unanchored search over invalid UTF-8 can trip an internal assertion of
+/// the engine (found by fuzzing `processor_split_log_regex`).
 pub(crate) fn build_meta(hir: &Hir) -> Result<meta::Regex, String> {
     meta::Builder::new()
+        .configure(meta::Config::new().utf8_empty(false))
         .build_from_hir(hir)
         .map_err(|e| e.to_string())
 }
@@ -168,7 +227,7 @@ impl FullMatcher {
     /// Compiles `pattern` (boost dialect: `.` matches `\n`) for whole-field
     /// matching.
     pub(crate) fn new(pattern: &str) -> Result<Self, PatternError> {
-        let hir = full_match_hir(parse_pattern(pattern, true)?);
+        let hir = full_match_hir(Syntax::boost().parse(pattern)?);
         let re = build_meta(&hir).map_err(|message| PatternError { offset: 0, message })?;
         Ok(FullMatcher { re })
     }
@@ -222,10 +281,13 @@ impl RegexParser {
         if keys.len() == 1 && keys[0].contains(',') {
             keys = keys[0].split(',').map(str::to_owned).collect();
         }
-        let hir = parse_pattern(&options.regex, true).map_err(|e| RegexError::InvalidPattern {
-            offset: e.offset,
-            message: e.message,
-        })?;
+        let hir =
+            Syntax::boost()
+                .parse(&options.regex)
+                .map_err(|e| RegexError::InvalidPattern {
+                    offset: e.offset,
+                    message: e.message,
+                })?;
         let groups = hir.properties().explicit_captures_len();
         // More groups than keys: the extra groups are ignored, as
         // LoongCollector does (existing configs rely on it). Fewer groups
@@ -522,8 +584,8 @@ fn flatten(hir: &Hir, out: &mut Vec<Step>, top: bool) -> Option<()> {
                 // A leading `^` and a trailing `$` are implied by the
                 // whole-field match.
                 let implied = match item.kind() {
-                    HirKind::Look(Look::Start) => i == 0,
-                    HirKind::Look(Look::End) => i + 1 == items.len(),
+                    HirKind::Look(Look::Start | Look::StartLF | Look::StartCRLF) => i == 0,
+                    HirKind::Look(Look::End | Look::EndLF | Look::EndCRLF) => i + 1 == items.len(),
                     _ => false,
                 };
                 if top && implied {
@@ -652,6 +714,37 @@ mod tests {
         // (?m) cannot turn the end anchor into a line end.
         let mut p = parser(r"(?m)(\w+)$", &["x"]);
         assert_eq!(p.parse(&Bytes::from_static(b"ab\ncd")), Outcome::Failed);
+    }
+
+    #[test]
+    fn anchors_match_at_line_breaks_like_boost() {
+        // The slow-query-log shape: `$` before each `\n` of the event.
+        let re = "# Time: (\\S+)$\n# Query_time: ([\\d.]+)$\n([\\S\\s]+)";
+        let mut p = parser(re, &["time", "qt", "sql"]);
+        let src = Bytes::from_static(
+            b"# Time: 2023-08-02T16:48:16Z\n# Query_time: 2.5\nuse crm;\nSELECT 1;",
+        );
+        let Outcome::Parsed(f) = p.parse(&src) else {
+            panic!("no parse")
+        };
+        assert_eq!(f[0].value.resolve(&src), b"2023-08-02T16:48:16Z");
+        assert_eq!(f[2].value.resolve(&src), b"use crm;\nSELECT 1;");
+        // `^` after a line break too.
+        let mut p = parser(r"(\w+)\n^(\w+)", &["a", "b"]);
+        assert!(matches!(p.parse(b"x\ny"), Outcome::Parsed(_)));
+        // A leading ^ and a trailing $ keep the fastest engine.
+        assert_eq!(parser(r"^(\S+) (.*)$", &["a", "b"]).engine(), "runs");
+    }
+
+    #[test]
+    fn go_and_boost_class_syntax_loads() {
+        let mut p = parser(r"\[([^[]*)\] (\S+)", &["a", "b"]);
+        let Outcome::Parsed(f) = p.parse(b"[x y] z") else {
+            panic!("no parse")
+        };
+        assert_eq!(f[0].value.resolve(b"[x y] z"), b"x y");
+        let e = RegexParser::new(RegexOptions::new(r"(?<=a)(b)", keys(&["b"]))).unwrap_err();
+        assert!(e.to_string().contains("look-behind"), "{e}");
     }
 
     #[test]

@@ -151,6 +151,41 @@ pub enum TimestampError {
     BadYear(i32),
 }
 
+/// The offset (seconds east of UTC) a format states literally, as in
+/// `%Y-%m-%dT%H:%M:%S+08:00` or `%H%M%S-0330`: a `+`/`-` outside a
+/// directive followed by `HH:MM` or `HHMM` digits.
+pub fn literal_offset(format: &str) -> Option<i32> {
+    let b = format.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => i += 2,
+            sign @ (b'+' | b'-') => {
+                let digits = |r: std::ops::Range<usize>| {
+                    b.get(r.clone())
+                        .filter(|d| d.iter().all(u8::is_ascii_digit))
+                        .map(|d| d.iter().fold(0i32, |a, &c| a * 10 + i32::from(c - b'0')))
+                };
+                let hh = digits(i + 1..i + 3);
+                let mm = if b.get(i + 3) == Some(&b':') {
+                    digits(i + 4..i + 6)
+                } else {
+                    digits(i + 3..i + 5)
+                };
+                if let (Some(h), Some(m)) = (hh, mm) {
+                    if h <= 23 && m <= 59 {
+                        let off = h * 3600 + m * 60;
+                        return Some(if sign == b'-' { -off } else { off });
+                    }
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Parses a `SourceTimezone` value into seconds east of UTC.
 pub fn parse_timezone(tz: &str) -> Result<i32, TimestampError> {
     let bad = || TimestampError::BadTimezone(tz.to_string());
@@ -672,6 +707,9 @@ impl TimestampParser {
             Some(tz) => parse_timezone(tz)?,
             None => 0,
         };
+        // A literal offset written in the format (`%H:%M:%S+08:00`) is the
+        // zone of every value: it wins over SourceTimezone and UTC.
+        let tz = literal_offset(&opts.source_format).unwrap_or(tz);
         if let Some(y) = opts.source_year {
             if !(0..=9999).contains(&y) {
                 return Err(TimestampError::BadYear(y));
@@ -1138,6 +1176,25 @@ mod tests {
         let mut p = parser("%Y-%m-%d %H:%M:%S.%f");
         assert_eq!(p.parse_value(digits.as_bytes(), NOW), ts(T0, 777_777_777));
         assert_eq!(p.parse_value(&[b'9'; 1 << 20], NOW), None);
+    }
+
+    #[test]
+    fn a_literal_offset_in_the_format_is_the_zone() {
+        assert_eq!(literal_offset("%Y-%m-%dT%H:%M:%S+08:00"), Some(8 * 3600));
+        assert_eq!(literal_offset("%H%M%S-0330"), Some(-(3 * 3600 + 1800)));
+        assert_eq!(literal_offset("%Y-%m-%d %H:%M:%S"), None);
+        assert_eq!(literal_offset("%Y-%m-%d"), None);
+        for (format, tz) in [
+            ("%Y-%m-%dT%H:%M:%S+08:00", None),
+            ("%Y-%m-%dT%H:%M:%S+08:00", Some("GMT-03:00")),
+        ] {
+            let mut o = TimestampOptions::new(format);
+            o.source_timezone = tz.map(str::to_owned);
+            o.discard_older_than_secs = 0;
+            let mut p = TimestampParser::new(o).unwrap();
+            let got = p.parse_value(b"2024-01-01T08:00:00+08:00", NOW);
+            assert_eq!(got.map(|t| t.secs), Some(1_704_067_200), "{format} {tz:?}");
+        }
     }
 
     #[test]

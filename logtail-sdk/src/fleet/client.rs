@@ -42,6 +42,7 @@ use super::proto::{
     AGENT_CAP_CONTINUOUS_PIPELINE_CONFIG, REQUEST_FLAG_FULL_STATE,
     RESPONSE_FLAG_FETCH_CONTINUOUS_PIPELINE_CONFIG_DETAIL, RESPONSE_FLAG_REPORT_FULL_STATE,
 };
+use super::report::{AlarmReport, ReportProvider, MAX_ALARMS};
 use super::store::{ConfigStore, StoredConfig};
 use super::valid_config_name;
 use crate::background::Background;
@@ -80,6 +81,12 @@ pub struct FleetOptions {
     pub agent_type: String,
     /// Agent version sent in the attributes (this crate's version).
     pub agent_version: String,
+    /// Called at each heartbeat for the agent's status, CPU, memory and
+    /// alarms, sent in the attributes' extras (see [`super::report`]);
+    /// none: no report (the heartbeat carries the version only). With a
+    /// provider every heartbeat carries the full state, as
+    /// LoongCollector's do.
+    pub report: Option<ReportProvider>,
 }
 
 impl FleetOptions {
@@ -98,6 +105,7 @@ impl FleetOptions {
             max_backoff: Duration::from_secs(60),
             agent_type: "logtail-rs".into(),
             agent_version: env!("CARGO_PKG_VERSION").into(),
+            report: None,
         }
     }
 }
@@ -266,6 +274,7 @@ impl Fleet {
             sequence_num: 0,
             need_full: true,
             sent: None,
+            pending_alarms: Vec::new(),
         };
         let heartbeat = Background::spawn("fleet-heartbeat", move |stopped| worker.run(&stopped))
             .map_err(FleetError::Spawn)?;
@@ -444,6 +453,9 @@ struct Worker {
     sequence_num: u64,
     need_full: bool,
     sent: Option<Sent>,
+    /// Alarms taken from the report provider and not yet delivered (kept
+    /// across failed heartbeats, at most [`MAX_ALARMS`]: the oldest go).
+    pending_alarms: Vec<AlarmReport>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -522,6 +534,8 @@ impl Worker {
                         return Err(err);
                     }
                     self.current = idx;
+                    // The alarms it carried are delivered.
+                    self.pending_alarms.clear();
                     if let Some(s) = sent {
                         self.sent = Some(s);
                         self.need_full = false;
@@ -573,12 +587,12 @@ impl Worker {
             instance_id: self.instance_id.clone().into_bytes(),
             ..Default::default()
         };
-        if !self.need_full && self.sent == Some(state) {
+        if !self.need_full && self.sent == Some(state) && self.options.report.is_none() {
             return (req, None);
         }
         req.capabilities = AGENT_CAP_CONTINUOUS_PIPELINE_CONFIG;
         req.agent_type = self.options.agent_type.clone();
-        req.attributes = Some(self.attributes.clone());
+        req.attributes = Some(self.attributes_now());
         req.startup_time = self.startup_time;
         req.flags = REQUEST_FLAG_FULL_STATE;
         req.tags = ids
@@ -595,6 +609,30 @@ impl Worker {
             .collect();
         req.continuous_pipeline_configs = configs;
         (req, Some(state))
+    }
+
+    /// The attributes, with the provider's report (if any) in the extras.
+    fn attributes_now(&mut self) -> AgentAttributes {
+        let mut attributes = self.attributes.clone();
+        let Some(provider) = &self.options.report else {
+            return attributes;
+        };
+        let mut report = provider.report();
+        self.pending_alarms.append(&mut report.alarms);
+        if self.pending_alarms.len() > MAX_ALARMS {
+            let excess = self.pending_alarms.len() - MAX_ALARMS;
+            self.pending_alarms.drain(..excess);
+            tracing::debug!(
+                dropped = excess,
+                "fleet: alarms not delivered yet dropped (oldest first)"
+            );
+        }
+        report.alarms = self.pending_alarms.clone();
+        if !report.version.is_empty() {
+            attributes.version = report.version.clone().into_bytes();
+        }
+        report.write_extras(&mut attributes.extras);
+        attributes
     }
 
     fn post<T: Message + Default>(&self, url: &str, body: Vec<u8>) -> Result<T, RequestError> {

@@ -5,6 +5,8 @@
 //! - [`client`]: the agent side ([`client::Fleet`]): heartbeats, config
 //!   changes on a channel, status reports, configs kept across restarts.
 //!   Who the host is (its identities, IP and name) is [`crate::host`]'s.
+//! - [`report`]: what the agent reports about itself in each heartbeat
+//!   ([`AgentReport`], [`AlarmReport`]) and how it is encoded.
 //! - [`store`]: atomic JSON files the client (and the reference server)
 //!   keep their state in.
 //!
@@ -14,7 +16,10 @@
 
 pub mod client;
 pub mod proto;
+pub mod report;
 pub mod store;
+
+pub use report::{AgentReport, AlarmReport, ReportProvider};
 
 /// Checks a pipeline config name as delivered by a server: 1–128
 /// characters of ASCII letters, digits, `-` and `_` (the name becomes a
