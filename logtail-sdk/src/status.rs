@@ -686,6 +686,29 @@ impl StatusHandle {
         self.0.alarms.recent()
     }
 
+    /// What the fleet client's heartbeat reports: the status, CPU, memory
+    /// and version as of the last tick, and each alarm whose 30 s window
+    /// closed since the previous call, handed over once.
+    pub fn fleet_report_provider(&self) -> crate::fleet::ReportProvider {
+        let handle = self.clone();
+        let after = Mutex::new(0u64);
+        crate::fleet::ReportProvider::new(move || {
+            let sum = handle.summary();
+            let mut report = crate::fleet::AgentReport::ok();
+            report.status = sum.status.as_str().to_owned();
+            report.cpu_cores = sum.cpu_cores;
+            report.memory_bytes = sum.memory_bytes;
+            report.version = sum.version;
+            let mut seen = lock(&after);
+            let closed = handle.0.alarms.since(*seen, unix_now());
+            if let Some(last) = closed.last() {
+                *seen = last.seq;
+            }
+            report.alarms = closed.iter().map(alarm_report).collect();
+            report
+        })
+    }
+
     /// The `/status` document: the agent (`status`, CPU, memory, open
     /// files), each pipeline with its input, files, processors, discards
     /// and sinks, and the alarms kept.
@@ -948,6 +971,15 @@ impl StatusHandle {
         );
         out
     }
+}
+
+/// An aggregated alarm as the fleet's heartbeat carries it.
+pub fn alarm_report(a: &crate::alarms::Alarm) -> crate::fleet::AlarmReport {
+    let mut r = crate::fleet::AlarmReport::new(a.alarm_type, a.level, a.message.clone());
+    r.count = a.count;
+    r.config = (!a.config.is_empty()).then(|| a.config.clone());
+    r.first_seen_unix = a.first_seen_unix;
+    r
 }
 
 /// Escapes a Prometheus label value.

@@ -111,6 +111,10 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
             None
         }
     };
+    // The heartbeat carries the status, CPU, memory and the alarms.
+    if let Some(m) = &status {
+        options.report = Some(m.handle().fleet_report_provider());
+    }
     let mut running = match Agent::start(options) {
         Ok(a) => a,
         Err(e) => {

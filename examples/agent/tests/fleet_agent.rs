@@ -323,3 +323,89 @@ fn agents_carry_on_while_the_server_is_down_for_a_minute() {
     assert_eq!(report.duplicated, 0, "{report:?}");
     a.terminate();
 }
+
+/// Lines that are not JSON: `PARSE_LOG_FAIL_ALARM` travels in the
+/// heartbeat to the config server, which lists it with its count, and the
+/// host carries the agent's status, CPU and memory.
+#[test]
+fn a_parse_alarm_reaches_the_config_server_with_its_count() {
+    let env = Env::new();
+    let server = spawn_server(&env.root().join("server"), "127.0.0.1:0");
+    let (s, v) = server.call(
+        "POST",
+        "/api/v1/machine_groups",
+        Some(json!({"name": "group-p", "type": "userdefined", "members": ["id-p"]})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let mut text = String::new();
+    for i in 0..3 {
+        text.push_str(&format!("{{\"seq\":{i}}}\n"));
+    }
+    for i in 0..9 {
+        text.push_str(&format!("not json {i}\n"));
+    }
+    std::fs::write(env.logs.join("app.log"), text).unwrap();
+    let detail = format!(
+        "inputs:\n  - Type: input_file\n    FilePaths: [{}]\n    TailSizeKB: {TAIL_ALL_KB}\nprocessors:\n  - Type: processor_parse_json_native\n    SourceKey: content\nflushers:\n  - Type: flusher_file\n    FilePath: {}\n",
+        env.logs.join("app.log").display(),
+        env.out.display()
+    );
+    let (s, v) = server.call(
+        "POST",
+        "/api/v1/pipeline_configs",
+        Some(json!({"name": "json-app", "detail": detail})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = server.call(
+        "PUT",
+        "/api/v1/machine_groups/group-p/configs/json-app",
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let mut a = agent(&env, &server.url, "id-p", &env.root().join("users"));
+    a.wait_started();
+    // The alarm's 30 s window closes, then the next heartbeat carries it.
+    let mut alarms = Value::Null;
+    let found = wait_until(Duration::from_secs(60), || {
+        let (s, v) = server.call("GET", "/api/v1/alarms?group=group-p", None);
+        assert_eq!(s, 200, "{v}");
+        alarms = v;
+        alarms["alarms"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["alarm_type"] == "PARSE_LOG_FAIL_ALARM"))
+    });
+    assert!(
+        found,
+        "no alarm at the server: {alarms}\nagent:\n{}",
+        a.stderr()
+    );
+    let list = alarms["alarms"].as_array().unwrap();
+    let parse: Vec<&Value> = list
+        .iter()
+        .filter(|x| x["alarm_type"] == "PARSE_LOG_FAIL_ALARM")
+        .collect();
+    assert_eq!(parse.len(), 1, "handed over once: {alarms}");
+    assert_eq!(parse[0]["alarm_count"], 9, "{alarms}");
+    assert_eq!(parse[0]["alarm_level"], 1);
+    assert_eq!(parse[0]["config"], "json-app");
+    // The host list carries the agent's own report.
+    let (s, v) = server.call("GET", "/api/v1/machine_groups/group-p/hosts", None);
+    assert_eq!(s, 200, "{v}");
+    let host = v
+        .get("hosts")
+        .and_then(Value::as_array)
+        .cloned()
+        .or_else(|| v.as_array().cloned())
+        .and_then(|h| h.into_iter().next())
+        .unwrap_or_else(|| panic!("no host: {v}"));
+    assert!(
+        ["ok", "busy", "process_block", "send_block", "send_error"]
+            .contains(&host["agent_status"].as_str().unwrap_or("")),
+        "{host}"
+    );
+    assert!(
+        host["memory_bytes"].as_u64().unwrap_or(0) > 1_000_000,
+        "{host}"
+    );
+    a.terminate();
+}
