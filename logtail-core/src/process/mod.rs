@@ -9,11 +9,14 @@
 //! The raw line is the field `content`; an event whose `content` is empty
 //! and which has fields is a parsed record whose source was removed.
 
+pub mod add_fields;
 pub mod delimiter;
 pub mod desensitize;
 pub mod filter;
 pub mod json;
+pub mod json_expand;
 pub mod regex;
+pub mod strptime;
 pub mod timestamp;
 
 use std::sync::Arc;
