@@ -13,6 +13,7 @@ pub mod add_fields;
 pub mod delimiter;
 pub mod desensitize;
 pub mod filter;
+pub mod grok;
 pub mod json;
 pub mod json_expand;
 pub mod regex;
