@@ -38,9 +38,12 @@ use logtail_core::process::json::{JsonError, JsonOptions, JsonParser};
 use logtail_core::process::regex::{RegexError, RegexOptions, RegexParser};
 use logtail_core::process::timestamp::{TimestampError, TimestampOptions, TimestampParser};
 use logtail_core::process::SourceOptions;
+use logtail_core::process::{add_fields, grok, json_expand, strptime};
 use logtail_core::Parser;
 
 use crate::sinks::sls::{Endpoint, SlsOptions};
+
+mod extended;
 
 /// A configuration error: where, and what is wrong. Displays as
 /// `origin: key: message`, or `origin: message` when no key is at fault.
@@ -81,6 +84,8 @@ pub struct PipelineConfig {
 pub enum InputConfig {
     /// `input_file`.
     File(FileInputOptions),
+    /// `input_command`.
+    Command(crate::command::CommandOptions),
 }
 
 /// A processor (validated when the config is loaded).
@@ -98,6 +103,14 @@ pub enum ProcessorConfig {
     Filter(FilterOptions),
     /// `processor_desensitize_native`.
     Desensitize(DesensitizeOptions),
+    /// `processor_json`.
+    JsonExpand(json_expand::JsonExpandOptions),
+    /// `processor_strptime`.
+    Strptime(strptime::StrptimeOptions),
+    /// `processor_add_fields`.
+    AddFields(add_fields::AddFieldsOptions),
+    /// `processor_grok`.
+    Grok(grok::GrokOptions),
 }
 
 /// A processor's options were refused when it was built. Displays as the
@@ -123,6 +136,18 @@ pub enum ProcessorError {
     /// `processor_desensitize_native`.
     #[error(transparent)]
     Desensitize(#[from] DesensitizeError),
+    /// `processor_json`.
+    #[error(transparent)]
+    JsonExpand(#[from] json_expand::JsonExpandError),
+    /// `processor_strptime`.
+    #[error(transparent)]
+    Strptime(#[from] strptime::StrptimeError),
+    /// `processor_add_fields`.
+    #[error(transparent)]
+    AddFields(#[from] add_fields::AddFieldsError),
+    /// `processor_grok`.
+    #[error(transparent)]
+    Grok(#[from] grok::GrokError),
 }
 
 impl ProcessorConfig {
@@ -146,6 +171,10 @@ impl ProcessorConfig {
             ProcessorConfig::Timestamp(o) => boxed(TimestampParser::new(o.clone())),
             ProcessorConfig::Filter(o) => boxed(FilterParser::new(o.clone())),
             ProcessorConfig::Desensitize(o) => boxed(DesensitizeParser::new(o.clone())),
+            ProcessorConfig::JsonExpand(o) => boxed(json_expand::JsonExpandParser::new(o.clone())),
+            ProcessorConfig::Strptime(o) => boxed(strptime::StrptimeParser::new(o.clone())),
+            ProcessorConfig::AddFields(o) => boxed(add_fields::AddFieldsParser::new(o.clone())),
+            ProcessorConfig::Grok(o) => boxed(grok::GrokParser::new(o.clone())),
         }
     }
 }
@@ -456,12 +485,15 @@ fn parse_input(
     name: &str,
     cx: &mut Ctx,
 ) -> Result<(InputConfig, bool), ConfigError> {
+    if let Some(i) = extended::parse_input(v, &path, name, cx)? {
+        return Ok((i, false));
+    }
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
     if ty != "input_file" {
         return Err(cx.err(
             o.key("Type"),
-            format!("unknown input type {ty:?} (supported: input_file)"),
+            format!("unknown input type {ty:?} (supported: input_file, input_command)"),
         ));
     }
     let file_paths = o
@@ -753,6 +785,9 @@ fn regex_map(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<Vec<(String, Stri
 }
 
 fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorConfig, ConfigError> {
+    if let Some(p) = extended::parse_processor(v, &path, cx)? {
+        return Ok(p);
+    }
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
     let p = match ty.as_str() {
@@ -858,7 +893,8 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
                     "unknown processor type {other:?} (supported: processor_parse_regex_native, \
                      processor_parse_delimiter_native, processor_parse_json_native, \
                      processor_parse_timestamp_native, processor_filter_regex_native, \
-                     processor_desensitize_native)"
+                     processor_desensitize_native, processor_json, processor_strptime, \
+                     processor_add_fields, processor_grok)"
                 ),
             ))
         }
@@ -899,7 +935,9 @@ mod tests {
         )
         .unwrap();
         assert!(c.enable);
-        let InputConfig::File(f) = &c.inputs[0];
+        let InputConfig::File(f) = &c.inputs[0] else {
+            panic!("{:?}", c.inputs)
+        };
         assert_eq!(
             f.paths.file_paths,
             vec!["/home/test-log/**/*.log".to_string()]
@@ -918,7 +956,9 @@ mod tests {
             true,
         )
         .unwrap();
-        let InputConfig::File(f) = &c.inputs[0];
+        let InputConfig::File(f) = &c.inputs[0] else {
+            panic!("{:?}", c.inputs)
+        };
         assert_eq!(f.tail_size_kb, 0);
     }
 
@@ -995,7 +1035,9 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(c.processors.len(), 3);
-        let InputConfig::File(f) = &c.inputs[0];
+        let InputConfig::File(f) = &c.inputs[0] else {
+            panic!("{:?}", c.inputs)
+        };
         assert_eq!(f.encoding, FileEncoding::Gbk);
         assert!(f.multiline.is_some());
 
