@@ -47,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(r.start < r.end && r.end <= line.len());
             }
         }
-        events.push(Event::line(Bytes::copy_from_slice(line), 0, Timestamp::default()));
+        events.push(Event::line(
+            Bytes::copy_from_slice(line),
+            0,
+            Timestamp::default(),
+        ));
     }
     let n = events.len() as u64;
     let mut p = GrokParser::new(o).expect("built once already");

@@ -519,8 +519,8 @@ impl CommandInput {
                 timeout_ms: self.opts.timeout.as_millis(),
             }),
             Some(s) if !s.success() || !r.stderr.is_empty() => {
-                let mut stderr = String::from_utf8_lossy(&r.stderr[..r.stderr.len().min(512)])
-                    .into_owned();
+                let mut stderr =
+                    String::from_utf8_lossy(&r.stderr[..r.stderr.len().min(512)]).into_owned();
                 if r.stderr.len() > 512 {
                     stderr.push('…');
                 }
@@ -617,7 +617,11 @@ mod tests {
         let mut o = CommandOptions::new("cmd/test", ty, script);
         o.timeout = Duration::from_millis(2000);
         if !Path::new(ty.default_cmd_path()).exists() {
-            o.cmd_path = PathBuf::from(if ty == ScriptType::Bash { "/bin/bash" } else { "/bin/sh" });
+            o.cmd_path = PathBuf::from(if ty == ScriptType::Bash {
+                "/bin/bash"
+            } else {
+                "/bin/sh"
+            });
         }
         let i = CommandInput::new(o, dir.path()).unwrap();
         (dir, i)
@@ -633,7 +637,10 @@ mod tests {
         assert_ne!(uid, 0, "{out}");
         assert_eq!(uid, lookup_user("nobody").unwrap().uid);
         let groups = lines.next().unwrap();
-        assert!(groups.split(' ').all(|g| g != "0"), "no root group: {groups}");
+        assert!(
+            groups.split(' ').all(|g| g != "0"),
+            "no root group: {groups}"
+        );
         // The whole output is one event, with the script's MD5.
         let ev = i.events(out.as_bytes());
         assert_eq!(ev.len(), 1);
@@ -692,7 +699,10 @@ mod tests {
         assert!(r.status.is_none());
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         let e = i.check(r).unwrap_err();
-        assert!(e.to_string().contains("killed after the timeout of 300 ms"), "{e}");
+        assert!(
+            e.to_string().contains("killed after the timeout of 300 ms"),
+            "{e}"
+        );
     }
 
     #[test]

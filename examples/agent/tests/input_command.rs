@@ -58,7 +58,11 @@ fn input_command_runs_the_script_unprivileged_on_its_interval() {
                 .args(["-u", "nobody"])
                 .output()
                 .unwrap();
-            let nobody: u32 = String::from_utf8(nobody.stdout).unwrap().trim().parse().unwrap();
+            let nobody: u32 = String::from_utf8(nobody.stdout)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
             assert_eq!(uid, nobody);
         }
         assert_eq!(pair[1]["content"], "dbg=true");

@@ -123,7 +123,10 @@ mod tests {
         let got: Vec<_> = e.contents().collect();
         assert_eq!(
             got,
-            vec![("service", &b"A"[..]), ("content", &b"this is a test log"[..])]
+            vec![
+                ("service", &b"A"[..]),
+                ("content", &b"this is a test log"[..])
+            ]
         );
         assert_eq!(p.stats().processed, 1);
     }

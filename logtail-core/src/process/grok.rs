@@ -261,8 +261,7 @@ fn valid_name(s: &str) -> bool {
 
 fn valid_field(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | '[' | ']'))
 }
 
@@ -387,7 +386,10 @@ impl Expander<'_> {
             return Err(bad());
         }
         if let Some(t) = parts.next() {
-            if !matches!(t, "string" | "int" | "float" | "long" | "double" | "boolean") {
+            if !matches!(
+                t,
+                "string" | "int" | "float" | "long" | "double" | "boolean"
+            ) {
                 return Err(bad());
             }
         }
@@ -640,7 +642,11 @@ mod tests {
         assert!(p.process_event(&mut e));
         assert_eq!(
             pairs(&e),
-            owned(&[("word1", "begin"), ("request_time", "123.456"), ("word2", "end")])
+            owned(&[
+                ("word1", "begin"),
+                ("request_time", "123.456"),
+                ("word2", "end")
+            ])
         );
         let mut e = ev(r#"2019 June 24 "I am iron man""#);
         assert!(p.process_event(&mut e));
@@ -695,7 +701,11 @@ mod tests {
             pairs(&e)
         };
         assert_eq!(
-            run("8.8.8.8 process-name[666]: a b 1 2 a lot of text at the end", &mut first, &mut second),
+            run(
+                "8.8.8.8 process-name[666]: a b 1 2 a lot of text at the end",
+                &mut first,
+                &mut second
+            ),
             owned(&[
                 ("clientip", "8.8.8.8"),
                 ("process_name", "process-name"),
@@ -708,7 +718,11 @@ mod tests {
             ])
         );
         assert_eq!(
-            run("8.8.8.8 process-name[421]: a completely different format | 1111", &mut first, &mut second),
+            run(
+                "8.8.8.8 process-name[421]: a completely different format | 1111",
+                &mut first,
+                &mut second
+            ),
             owned(&[
                 ("clientip", "8.8.8.8"),
                 ("process_name", "process-name"),
@@ -734,7 +748,8 @@ mod tests {
         let p = GrokParser::new(GrokOptions::new(vec!["%{COMBINEDAPACHELOG}".into()])).unwrap();
         let line = br#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08""#;
         let f = p.parse(line).unwrap().unwrap();
-        let got: HashMap<&str, &[u8]> = f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
+        let got: HashMap<&str, &[u8]> =
+            f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
         assert_eq!(got["clientip"], b"127.0.0.1");
         assert_eq!(got["auth"], b"frank");
         assert_eq!(got["timestamp"], b"10/Oct/2000:13:55:36 -0700");
@@ -746,8 +761,10 @@ mod tests {
         assert_eq!(got["referrer"], br#""http://www.example.com/start.html""#);
         assert_eq!(got["agent"], br#""Mozilla/4.08""#);
 
-        let p = GrokParser::new(GrokOptions::new(vec!["%{SYSLOGBASE} %{GREEDYDATA:msg}".into()]))
-            .unwrap();
+        let p = GrokParser::new(GrokOptions::new(vec![
+            "%{SYSLOGBASE} %{GREEDYDATA:msg}".into()
+        ]))
+        .unwrap();
         let line = b"Mar  7 04:02:16 host1 sshd[1234]: Accepted publickey";
         let f = p.parse(line).unwrap().unwrap();
         let got: Vec<(&str, &[u8])> = f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
@@ -780,15 +797,24 @@ mod tests {
             "Match[0]: pattern \"NUM\" uses negative look-behind (?<!, which is not supported (the regex engine has no look-around or back-references); rewrite it without"
         );
         o.matches = vec![r"(a)\1".into()];
-        assert!(GrokParser::new(o.clone()).unwrap_err().to_string().contains("back-reference"));
+        assert!(GrokParser::new(o.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("back-reference"));
         o.matches = vec!["%{NOPE:x}".into()];
-        assert!(matches!(GrokParser::new(o.clone()).unwrap_err(), GrokError::UnknownPattern { .. }));
+        assert!(matches!(
+            GrokParser::new(o.clone()).unwrap_err(),
+            GrokError::UnknownPattern { .. }
+        ));
         o.custom_patterns = vec![("A".into(), "%{B}".into()), ("B".into(), "x%{A}".into())];
         o.matches = vec!["%{A}".into()];
         let e = GrokParser::new(o.clone()).unwrap_err();
         assert!(e.to_string().contains("A -> B -> A"), "{e}");
         o.matches = vec!["%{WORD:a b}".into()];
-        assert!(matches!(GrokParser::new(o.clone()).unwrap_err(), GrokError::BadReference { .. }));
+        assert!(matches!(
+            GrokParser::new(o.clone()).unwrap_err(),
+            GrokError::BadReference { .. }
+        ));
         // A class holding `(?=` is text, not a look-ahead.
         o.custom_patterns.clear();
         o.matches = vec![r"[(?=]+%{WORD:w}".into()];
@@ -825,9 +851,15 @@ mod tests {
 
         std::fs::write(dir.path().join("zbad"), "NOSPACE\n").unwrap();
         let e = GrokParser::new(o.clone()).unwrap_err();
-        assert!(e.to_string().contains("zbad:1: expected `NAME pattern`"), "{e}");
+        assert!(
+            e.to_string().contains("zbad:1: expected `NAME pattern`"),
+            "{e}"
+        );
         o.custom_pattern_dirs = vec![dir.path().join("missing")];
-        assert!(matches!(GrokParser::new(o).unwrap_err(), GrokError::PatternDir { .. }));
+        assert!(matches!(
+            GrokParser::new(o).unwrap_err(),
+            GrokError::PatternDir { .. }
+        ));
     }
 
     #[test]
@@ -856,7 +888,8 @@ mod tests {
                 s.push(b"ab1 -+_x9 "[(seed >> 40) as usize % 10] as char);
             }
             let naive = s.split_once(' ').and_then(|(w, n)| {
-                let wok = !w.is_empty() && w.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                let wok =
+                    !w.is_empty() && w.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
                 let digits = n.strip_prefix(['+', '-']).unwrap_or(n);
                 let nok = !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit());
                 (wok && nok).then(|| (w.to_string(), n.to_string()))

@@ -179,8 +179,7 @@ impl JsonExpandParser {
 
     fn name(&self, pre: &str, key: &str, depth: u32) -> String {
         let c = self.connector(depth);
-        let mut s =
-            String::with_capacity(self.opts.prefix.len() + pre.len() + c.len() + key.len());
+        let mut s = String::with_capacity(self.opts.prefix.len() + pre.len() + c.len() + key.len());
         s.push_str(&self.opts.prefix);
         s.push_str(pre);
         s.push_str(c);
@@ -401,15 +400,17 @@ mod tests {
         let (_, e, _) = run(o, NESTED);
         assert_eq!(
             pairs(&e),
-            owned(&[
-                (
-                    "js_key-k1",
-                    r#"{"k2":{"k3":{"k4":{"k51":"51","k52":"52"},"k41":"41"}}}"#
-                ),
-                ("js_key-k6", r#"[{"x":"a"},{"x":"b"}]"#),
-                ("js_key-k7", "[]"),
-                ("content", ""),
-            ][..3])
+            owned(
+                &[
+                    (
+                        "js_key-k1",
+                        r#"{"k2":{"k3":{"k4":{"k51":"51","k52":"52"},"k41":"41"}}}"#
+                    ),
+                    ("js_key-k6", r#"[{"x":"a"},{"x":"b"}]"#),
+                    ("js_key-k7", "[]"),
+                    ("content", ""),
+                ][..3]
+            )
         );
     }
 

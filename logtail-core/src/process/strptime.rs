@@ -335,7 +335,13 @@ mod tests {
         let mut p = parser(o);
         let mut e = ev_with("time", "2023-07-22 04:26:40.123456");
         p.process_event(&mut e);
-        assert_eq!(e.time, Timestamp { secs: 1_690_000_000, nanos: 123_456_000 });
+        assert_eq!(
+            e.time,
+            Timestamp {
+                secs: 1_690_000_000,
+                nanos: 123_456_000
+            }
+        );
         assert_eq!(e.field("ts").unwrap(), b"1690000000123456");
     }
 
@@ -365,7 +371,11 @@ mod tests {
         let e = StrptimeParser::new(o).unwrap_err();
         assert!(e.to_string().starts_with("UTCOffset: 54000"), "{e}");
         let e = StrptimeParser::new(StrptimeOptions::new("%Q")).unwrap_err();
-        assert!(e.to_string().starts_with("Format: unsupported directive %Q"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("Format: unsupported directive %Q"),
+            "{e}"
+        );
     }
 
     /// A naive reference for the numeric directives: the same seconds as a
@@ -376,19 +386,42 @@ mod tests {
             // Days since 1970-01-01, month by month.
             let mut n = 0;
             for yy in 1970..y {
-                n += if (yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0 { 366 } else { 365 };
+                n += if (yy % 4 == 0 && yy % 100 != 0) || yy % 400 == 0 {
+                    366
+                } else {
+                    365
+                };
             }
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let ml = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+            let ml = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
             n + ml[..(m - 1) as usize].iter().sum::<i64>() + d - 1
         }
         let mut seed = 12345u64;
         let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         for _ in 0..500 {
-            let (y, m, d) = (1970 + next(100) as i64, 1 + next(12) as i64, 1 + next(28) as i64);
+            let (y, m, d) = (
+                1970 + next(100) as i64,
+                1 + next(12) as i64,
+                1 + next(28) as i64,
+            );
             let (h, mi, s) = (next(24) as i64, next(60) as i64, next(60) as i64);
             let off = next(26 * 3600 + 1) as i32 - 12 * 3600;
             let mut o = StrptimeOptions::new("%Y/%m/%d %H:%M:%S");
@@ -397,7 +430,11 @@ mod tests {
             let mut p = parser(o);
             let text = format!("{y:04}/{m:02}/{d:02} {h:02}:{mi:02}:{s:02}");
             let want = days(y, m, d) * 86400 + h * 3600 + mi * 60 + s - off as i64;
-            assert_eq!(p.parse(text.as_bytes(), Timestamp::default()).unwrap().secs, want, "{text} {off}");
+            assert_eq!(
+                p.parse(text.as_bytes(), Timestamp::default()).unwrap().secs,
+                want,
+                "{text} {off}"
+            );
         }
     }
 }

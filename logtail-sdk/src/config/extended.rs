@@ -103,9 +103,9 @@ fn canonical(v: &Value) -> Option<(String, Value)> {
 fn int(o: &mut Obj, k: &'static str, default: i64, cx: &Ctx) -> Result<i64, ConfigError> {
     match o.get(k) {
         None => Ok(default),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-            cx.err(o.key(k), format!("expected a whole number, found {n}"))
-        }),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| cx.err(o.key(k), format!("expected a whole number, found {n}"))),
         Some(other) => Err(cx.err(
             o.key(k),
             format!("expected a whole number, found {}", kind(other)),
@@ -315,10 +315,7 @@ pub(super) fn parse_input(
         c.cmd_path = PathBuf::from(p);
     }
     if let Err(e) = std::fs::metadata(&c.cmd_path) {
-        return Err(cx.err(
-            o.key("CmdPath"),
-            format!("{}: {e}", c.cmd_path.display()),
-        ));
+        return Err(cx.err(o.key("CmdPath"), format!("{}: {e}", c.cmd_path.display())));
     }
     let interval = o.uint("IntervalMs", 5000, 86_400_000, cx)?.max(1);
     let timeout = o.uint("TimeoutMilliSeconds", 3000, 86_400_000, cx)?.max(1);
@@ -398,7 +395,9 @@ mod tests {
         };
         assert_eq!(g.timeout_ms, 5);
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-        assert!(c.warnings[0].starts_with("processors[1].AlignTimestamp: accepted but not implemented"));
+        assert!(
+            c.warnings[0].starts_with("processors[1].AlignTimestamp: accepted but not implemented")
+        );
     }
 
     #[test]
@@ -447,7 +446,11 @@ mod tests {
             panic!()
         };
         assert_eq!(o.script, "echo hi");
-        assert_eq!(o.timeout, Duration::from_millis(100), "at most the interval");
+        assert_eq!(
+            o.timeout,
+            Duration::from_millis(100),
+            "at most the interval"
+        );
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     }
 
@@ -455,21 +458,56 @@ mod tests {
     fn input_command_errors_name_their_key() {
         let base = "inputs:\n  - Type: input_command\n";
         for (body, key, needle) in [
-            ("    ScriptType: perl\n    ScriptContent: x\n", "inputs[0].ScriptType", "perl"),
-            ("    ScriptType: bash\n", "inputs[0].ScriptContent", "missing"),
-            ("    ScriptType: bash\n    ScriptContent: id\n    User: root\n", "inputs[0].User", "never runs scripts as root"),
-            ("    ScriptType: bash\n    ScriptContent: id\n    User: no-such-user-q\n", "inputs[0].User", "no such user"),
-            ("    ScriptType: bash\n    ScriptContent: '!!'\n    ContentEncoding: Base64\n", "inputs[0].ScriptContent", "Base64"),
-            ("    ScriptType: bash\n    ScriptContent: id\n    ContentEncoding: gzip\n", "inputs[0].ContentEncoding", "PlainText or Base64"),
-            ("    ScriptType: bash\n    ScriptContent: id\n    CmdPath: /no/bash\n", "inputs[0].CmdPath", "/no/bash"),
-            ("    ScriptType: bash\n    ScriptContent: id\n    Environments: [NOEQUALS]\n", "inputs[0].Environments[0]", "NAME=value"),
+            (
+                "    ScriptType: perl\n    ScriptContent: x\n",
+                "inputs[0].ScriptType",
+                "perl",
+            ),
+            (
+                "    ScriptType: bash\n",
+                "inputs[0].ScriptContent",
+                "missing",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    User: root\n",
+                "inputs[0].User",
+                "never runs scripts as root",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    User: no-such-user-q\n",
+                "inputs[0].User",
+                "no such user",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: '!!'\n    ContentEncoding: Base64\n",
+                "inputs[0].ScriptContent",
+                "Base64",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    ContentEncoding: gzip\n",
+                "inputs[0].ContentEncoding",
+                "PlainText or Base64",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    CmdPath: /no/bash\n",
+                "inputs[0].CmdPath",
+                "/no/bash",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    Environments: [NOEQUALS]\n",
+                "inputs[0].Environments[0]",
+                "NAME=value",
+            ),
         ] {
             let e = parse(&format!("{base}{body}{OUT}")).unwrap_err();
             assert_eq!(e.key, key, "{e}");
             assert!(e.message.contains(needle), "{e}");
         }
         let big = "x".repeat(MAX_SCRIPT_BYTES + 1);
-        let e = parse(&format!("{base}    ScriptType: bash\n    ScriptContent: {big}\n{OUT}")).unwrap_err();
+        let e = parse(&format!(
+            "{base}    ScriptType: bash\n    ScriptContent: {big}\n{OUT}"
+        ))
+        .unwrap_err();
         assert_eq!(e.key, "inputs[0].ScriptContent");
     }
 }
