@@ -81,6 +81,8 @@ pub struct PipelineConfig {
 
 /// An input.
 #[derive(Debug, Clone)]
+// One per pipeline config: the size of the file input's options is no cost.
+#[allow(clippy::large_enum_variant)]
 pub enum InputConfig {
     /// `input_file`.
     File(FileInputOptions),
@@ -145,9 +147,15 @@ pub enum ProcessorError {
     /// `processor_add_fields`.
     #[error(transparent)]
     AddFields(#[from] add_fields::AddFieldsError),
-    /// `processor_grok`.
+    /// `processor_grok` (boxed: its errors carry several names).
     #[error(transparent)]
-    Grok(#[from] grok::GrokError),
+    Grok(Box<grok::GrokError>),
+}
+
+impl From<grok::GrokError> for ProcessorError {
+    fn from(e: grok::GrokError) -> Self {
+        ProcessorError::Grok(Box::new(e))
+    }
 }
 
 impl ProcessorConfig {

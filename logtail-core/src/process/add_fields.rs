@@ -101,13 +101,13 @@ mod tests {
     use crate::Timestamp;
 
     fn opts(fields: &[(&str, &str)], ignore: bool) -> AddFieldsOptions {
-        let mut o = AddFieldsOptions::default();
-        o.fields = fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        o.ignore_if_exist = ignore;
-        o
+        AddFieldsOptions {
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ignore_if_exist: ignore,
+        }
     }
 
     fn ev(s: &'static str) -> Event {

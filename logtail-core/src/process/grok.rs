@@ -487,9 +487,11 @@ impl GrokParser {
             }
             compiled.push(Compiled { re, groups });
         }
-        let mut source = SourceOptions::default();
-        source.source_key = Arc::from(opts.source_key.as_str());
-        source.keep_source_on_success = opts.keep_source;
+        let source = SourceOptions {
+            source_key: Arc::from(opts.source_key.as_str()),
+            keep_source_on_success: opts.keep_source,
+            ..Default::default()
+        };
         Ok(GrokParser {
             compiled,
             source,

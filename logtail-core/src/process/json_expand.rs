@@ -141,9 +141,11 @@ impl JsonExpandParser {
         if opts.source_key.is_empty() {
             return Err(JsonExpandError::EmptySourceKey);
         }
-        let mut source = SourceOptions::default();
-        source.source_key = Arc::from(opts.source_key.as_str());
-        source.keep_source_on_success = opts.keep_source;
+        let source = SourceOptions {
+            source_key: Arc::from(opts.source_key.as_str()),
+            keep_source_on_success: opts.keep_source,
+            ..Default::default()
+        };
         Ok(JsonExpandParser {
             opts,
             source,
@@ -261,8 +263,7 @@ impl JsonExpandParser {
             }
             return true;
         };
-        let src = src.to_vec();
-        match self.expand(&src) {
+        match self.expand(src) {
             Some(fields) => {
                 let fields = fields
                     .into_iter()
@@ -577,7 +578,7 @@ mod tests {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::Bool),
-            any::<i32>().prop_map(|n| serde_json::Value::from(n)),
+            any::<i32>().prop_map(serde_json::Value::from),
             "[a-z\"\\\\\t ]{0,6}".prop_map(serde_json::Value::String),
         ];
         let tree = leaf.prop_recursive(4, 24, 4, |inner| {

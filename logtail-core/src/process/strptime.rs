@@ -214,7 +214,7 @@ impl StrptimeParser {
             return;
         };
         let now = event.time;
-        let Some(ts) = self.parse(&src.to_vec(), now) else {
+        let Some(ts) = self.parse(src, now) else {
             self.stats.failed += 1;
             return;
         };
