@@ -51,6 +51,9 @@ pub const DEFAULT_PATTERNS: &str = include_str!("grok/grok-patterns");
 /// How deep `%{…}` references may nest.
 const MAX_NESTING: usize = 64;
 
+/// The longest regular expression an expression may expand to.
+pub const MAX_EXPANDED_BYTES: usize = 1 << 20;
+
 /// Options of `processor_grok`, with LoongCollector's defaults.
 ///
 /// Non-exhaustive: start from [`GrokOptions::new`] and set fields.
@@ -138,6 +141,12 @@ pub enum GrokError {
         pattern: String,
         /// The construct, e.g. `look-behind (?<!`.
         construct: String,
+    },
+    /// The expression expands to more than [`MAX_EXPANDED_BYTES`].
+    #[error("{place}: the expression expands to more than {MAX_EXPANDED_BYTES} bytes of regular expression (patterns referring to patterns many times over)")]
+    TooLarge {
+        /// `Match[i]`.
+        place: String,
     },
     /// The expanded expression does not compile.
     #[error("{place}: invalid regular expression after expanding the grok patterns: {message}")]
@@ -417,6 +426,11 @@ impl Expander<'_> {
             Some(f) => self.capture(f, out),
             None => out.push_str("(?:"),
         }
+        if out.len() + pattern.len() > MAX_EXPANDED_BYTES {
+            return Err(GrokError::TooLarge {
+                place: self.place.clone(),
+            });
+        }
         self.stack.push(name.to_string());
         let r = self.expand(name, pattern, out);
         self.stack.pop();
@@ -468,7 +482,7 @@ impl GrokParser {
                 .syntax(syntax::Config::new().utf8(false))
                 .configure(
                     meta::Config::new()
-                        .nfa_size_limit(Some(64 << 20))
+                        .nfa_size_limit(Some(16 << 20))
                         .utf8_empty(false),
                 )
                 .build(&regex)
@@ -812,6 +826,13 @@ mod tests {
         o.matches = vec!["%{A}".into()];
         let e = GrokParser::new(o.clone()).unwrap_err();
         assert!(e.to_string().contains("A -> B -> A"), "{e}");
+        // Patterns that double at each level would expand to 2^40 copies.
+        o.custom_patterns = (0..40)
+            .map(|i| (format!("P{i}"), format!("%{{P{}}}%{{P{}}}", i + 1, i + 1)))
+            .chain([("P40".to_string(), "x".to_string())])
+            .collect();
+        o.matches = vec!["%{P0}".into()];
+        assert!(matches!(GrokParser::new(o.clone()).unwrap_err(), GrokError::TooLarge { .. }));
         o.matches = vec!["%{WORD:a b}".into()];
         assert!(matches!(
             GrokParser::new(o.clone()).unwrap_err(),
