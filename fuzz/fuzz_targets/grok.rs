@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use logtail_core::process::grok::{GrokOptions, GrokParser};
+use logtail_core::process::grok::{GrokMatch, GrokOptions, GrokParser};
 use logtail_core::{AckToken, Event, EventBatch, Parser, SourceTags, Timestamp};
 
 const MATCHES: &[&str] = &[
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut events = Vec::new();
     for line in lines {
-        if let Ok(Some(fields)) = p.parse(line) {
+        if let GrokMatch::Fields(fields) = p.parse(line) {
             assert!(!fields.is_empty());
             for f in &fields {
                 let r = f.value.as_span().expect("spans of the line");

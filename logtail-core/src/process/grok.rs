@@ -174,6 +174,19 @@ pub enum GrokError {
     },
 }
 
+/// What matching one value gave.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GrokMatch {
+    /// The fields of the first expression that captured something (values
+    /// relative to the value matched).
+    Fields(Vec<Field>),
+    /// No expression captured anything.
+    NoMatch,
+    /// `TimeoutMilliSeconds` passed before an expression matched.
+    TimedOut,
+}
+
 /// One compiled `Match` expression: the engine and the field of each
 /// named group (by group index).
 #[derive(Debug)]
@@ -516,10 +529,8 @@ impl GrokParser {
         })
     }
 
-    /// The fields `text` gives (values relative to `text`), `Ok(None)` if
-    /// no expression matched, `Err(())` when the timeout passed. Never panics.
-    #[allow(clippy::result_unit_err)]
-    pub fn parse(&self, text: &[u8]) -> Result<Option<Vec<Field>>, ()> {
+    /// Matches `text` against the expressions in order. Never panics.
+    pub fn parse(&self, text: &[u8]) -> GrokMatch {
         let start = Instant::now();
         let late = || self.timeout.is_some_and(|t| start.elapsed() > t);
         for c in &self.compiled {
@@ -536,17 +547,17 @@ impl GrokParser {
                     }
                 }
                 if late() {
-                    return Err(());
+                    return GrokMatch::TimedOut;
                 }
             }
             if !fields.is_empty() {
-                return Ok(Some(fields));
+                return GrokMatch::Fields(fields);
             }
             if late() {
-                return Err(());
+                return GrokMatch::TimedOut;
             }
         }
-        Ok(None)
+        GrokMatch::NoMatch
     }
 
     /// Events whose matching passed `TimeoutMilliSeconds` (counted in `failed` too).
@@ -564,11 +575,12 @@ impl GrokParser {
             return true;
         };
         match self.parse(src) {
-            Ok(Some(fields)) => self
-                .source
-                .apply(event, Outcome::Parsed(fields), &mut self.stats),
+            GrokMatch::Fields(fields) => {
+                self.source
+                    .apply(event, Outcome::Parsed(fields), &mut self.stats)
+            }
             failure => {
-                if failure.is_err() {
+                if failure == GrokMatch::TimedOut {
                     self.timeouts += 1;
                 }
                 self.stats.processed += 1;
@@ -620,6 +632,13 @@ mod tests {
 
     fn ev(s: &str) -> Event {
         Event::line(Bytes::from(s.to_string()), 0, Timestamp::default())
+    }
+
+    fn fields_of(m: GrokMatch) -> Vec<Field> {
+        match m {
+            GrokMatch::Fields(f) => f,
+            other => panic!("{other:?}"),
+        }
     }
 
     fn pairs(e: &Event) -> Vec<(String, String)> {
@@ -763,7 +782,7 @@ mod tests {
     fn common_log_formats_parse() {
         let p = GrokParser::new(GrokOptions::new(vec!["%{COMBINEDAPACHELOG}".into()])).unwrap();
         let line = br#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08""#;
-        let f = p.parse(line).unwrap().unwrap();
+        let f = fields_of(p.parse(line));
         let got: HashMap<&str, &[u8]> =
             f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
         assert_eq!(got["clientip"], b"127.0.0.1");
@@ -782,7 +801,7 @@ mod tests {
         ]))
         .unwrap();
         let line = b"Mar  7 04:02:16 host1 sshd[1234]: Accepted publickey";
-        let f = p.parse(line).unwrap().unwrap();
+        let f = fields_of(p.parse(line));
         let got: Vec<(&str, &[u8])> = f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
         assert_eq!(
             got,
@@ -801,7 +820,7 @@ mod tests {
         let mut o = GrokOptions::new(vec![r"(?<user>\w++) (?P<n>(?>\d+)) %{WORD:w:int}".into()]);
         let p = GrokParser::new(o.clone()).unwrap();
         let line = b"bob 42 x";
-        let f = p.parse(line).unwrap().unwrap();
+        let f = fields_of(p.parse(line));
         let got: Vec<(&str, &[u8])> = f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
         assert_eq!(got, vec![("user", &b"bob"[..]), ("n", b"42"), ("w", b"x")]);
 
@@ -832,7 +851,10 @@ mod tests {
             .chain([("P40".to_string(), "x".to_string())])
             .collect();
         o.matches = vec!["%{P0}".into()];
-        assert!(matches!(GrokParser::new(o.clone()).unwrap_err(), GrokError::TooLarge { .. }));
+        assert!(matches!(
+            GrokParser::new(o.clone()).unwrap_err(),
+            GrokError::TooLarge { .. }
+        ));
         o.matches = vec!["%{WORD:a b}".into()];
         assert!(matches!(
             GrokParser::new(o.clone()).unwrap_err(),
@@ -868,7 +890,7 @@ mod tests {
         o.custom_pattern_dirs = vec![dir.path().to_path_buf()];
         let p = GrokParser::new(o.clone()).unwrap();
         let line = b"ORD-17 by C9";
-        let f = p.parse(line).unwrap().unwrap();
+        let f = fields_of(p.parse(line));
         let got: Vec<(&str, &[u8])> = f.iter().map(|f| (&*f.key, f.value.resolve(line))).collect();
         assert_eq!(got, vec![("order", &b"ORD-17"[..]), ("cust_no", b"9")]);
 
@@ -917,7 +939,11 @@ mod tests {
                 let nok = !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit());
                 (wok && nok).then(|| (w.to_string(), n.to_string()))
             });
-            let got = p.parse(s.as_bytes()).unwrap().map(|f| {
+            let got = match p.parse(s.as_bytes()) {
+                GrokMatch::Fields(f) => Some(f),
+                _ => None,
+            }
+            .map(|f| {
                 (
                     String::from_utf8_lossy(f[0].value.resolve(s.as_bytes())).into_owned(),
                     String::from_utf8_lossy(f[1].value.resolve(s.as_bytes())).into_owned(),
