@@ -206,8 +206,11 @@ impl JsonExpandParser {
         match kind(src, &v) {
             Kind::Object => self.object(src, pre, key, v, depth, out),
             Kind::Array if self.opts.expand_array && !self.at_limit(depth) => {
-                let Some(r) = v.as_span() else { return };
-                let Some(elems) = src.get(r.clone()).and_then(parse_array) else {
+                let Some((r, elems)) = v
+                    .as_span()
+                    .and_then(|r| Some((r.clone(), src.get(r)?)))
+                    .and_then(|(r, text)| Some((r, parse_array(text)?)))
+                else {
                     out.push((self.name(pre, key, depth), v));
                     return;
                 };
