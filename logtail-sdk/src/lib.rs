@@ -27,6 +27,7 @@
 
 pub mod agent;
 mod background;
+pub mod command;
 pub mod config;
 pub mod fleet;
 pub mod host;

@@ -98,6 +98,7 @@ impl ClaimRegistry {
             .iter()
             .filter_map(|i| match i {
                 InputConfig::File(o) => PathMatcher::new(&o.paths).ok(),
+                InputConfig::Command(_) => None,
             })
             .collect();
         self.configs
@@ -272,7 +273,7 @@ impl PipelineManager {
     fn start(&self, cfg: &PipelineConfig) -> Result<RunningPipeline, ApplyError> {
         let mut cfg = cfg.clone();
         for i in &mut cfg.inputs {
-            let InputConfig::File(o) = i;
+            let InputConfig::File(o) = i else { continue };
             o.claims = Some(Arc::clone(&self.claims) as Arc<dyn FileClaims>);
         }
         self.claims.set(&cfg);

@@ -111,6 +111,15 @@ pub enum BuildError {
         #[source]
         source: file::InputError,
     },
+    /// An `input_command` could not be set up.
+    #[error("pipeline {name}: input_command: {source}")]
+    Command {
+        /// Pipeline name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: Box<crate::command::CommandError>,
+    },
     /// The checkpoint store could not be opened.
     #[error("pipeline {name}: {source}")]
     Checkpoint {
@@ -282,7 +291,7 @@ impl Pipeline {
     ) -> Result<(Box<dyn Input>, Vec<Box<dyn Parser>>), BuildError> {
         let data_dir = ctx.data_dir.as_path();
         let name = cfg.name.clone();
-        let InputConfig::File(opts) = cfg
+        let first = cfg
             .inputs
             .first()
             .cloned()
@@ -290,6 +299,18 @@ impl Pipeline {
         if cfg.inputs.len() > 1 {
             tracing::warn!(pipeline = %name, "only the first input of a pipeline is used");
         }
+        let opts = match first {
+            InputConfig::File(opts) => opts,
+            InputConfig::Command(opts) => {
+                let input = crate::command::CommandInput::new(opts, data_dir).map_err(|e| {
+                    BuildError::Command {
+                        name: name.clone(),
+                        source: Box::new(e),
+                    }
+                })?;
+                return Ok((Box::new(input), Self::build_processors(cfg)?));
+            }
+        };
         let ckpt_path = data_dir.join("checkpoints").join(format!("{name}.json"));
         let (store, recovery) =
             FileCheckpoint::open(&ckpt_path).map_err(|source| BuildError::Checkpoint {
@@ -314,19 +335,22 @@ impl Pipeline {
             name: name.clone(),
             source,
         })?;
-        let parsers = cfg
-            .processors
+        Ok((Box::new(input), Self::build_processors(cfg)?))
+    }
+
+    /// The processors of a config.
+    fn build_processors(cfg: &PipelineConfig) -> Result<Vec<Box<dyn Parser>>, BuildError> {
+        cfg.processors
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 p.build().map_err(|source| BuildError::Processor {
-                    name: name.clone(),
+                    name: cfg.name.clone(),
                     index: i,
                     source,
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((Box::new(input), parsers))
+            .collect()
     }
 
     /// The sinks of a config's `flushers`.
