@@ -38,6 +38,7 @@ use logtail_core::process::json::{JsonError, JsonOptions, JsonParser};
 use logtail_core::process::regex::{RegexError, RegexOptions, RegexParser};
 use logtail_core::process::timestamp::{TimestampError, TimestampOptions, TimestampParser};
 use logtail_core::process::SourceOptions;
+use logtail_core::process::{add_fields, grok, json_expand, strptime};
 use logtail_core::process::{
     filter_go::{GoFilterError, GoFilterOptions, GoFilterParser},
     regex_accelerate::{RegexAccelerateError, RegexAccelerateOptions, RegexAccelerateParser},
@@ -45,7 +46,6 @@ use logtail_core::process::{
     split_char::{SplitCharError, SplitCharOptions, SplitCharParser},
     split_log_regex::{SplitLogRegexError, SplitLogRegexOptions, SplitLogRegexParser},
 };
-use logtail_core::process::{add_fields, grok, json_expand, strptime};
 use logtail_core::Parser;
 
 use crate::sinks::sls::{Endpoint, SlsOptions};
