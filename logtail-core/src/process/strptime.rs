@@ -156,6 +156,11 @@ impl StrptimeParser {
         } else {
             0
         };
+        // The Go strptime matches an offset written literally in the
+        // format (`…%S+08:00`) as plain text; the zone is the one above.
+        // The native parser takes such a literal as the zone, so take it
+        // back out.
+        let shift = shift - crate::process::timestamp::literal_offset(&opts.format).unwrap_or(0);
         let source_key: Arc<str> = if opts.source_key.is_empty() {
             Arc::from("time")
         } else {
@@ -262,6 +267,24 @@ mod tests {
 
     fn parser(o: StrptimeOptions) -> StrptimeParser {
         StrptimeParser::new(o).unwrap()
+    }
+
+    #[test]
+    fn an_offset_written_in_the_format_is_plain_text_as_in_go() {
+        // The nginx-json example: `+08:00` in the format, a UTC+8 machine.
+        let mut o = StrptimeOptions::new("%Y-%m-%dT%H:%M:%S+08:00");
+        o.source_key = "t".into();
+        o.local_offset = Some(8 * 3600);
+        let mut p = parser(o.clone());
+        let mut e = ev_with("t", "2023-08-24T21:31:52+08:00");
+        p.process_event(&mut e);
+        assert_eq!(e.time.secs, 1_692_883_912);
+        // On a UTC machine the same config reads it as UTC, like Go.
+        o.local_offset = Some(0);
+        let mut p = parser(o);
+        let mut e = ev_with("t", "2023-08-24T21:31:52+08:00");
+        p.process_event(&mut e);
+        assert_eq!(e.time.secs, 1_692_883_912 + 8 * 3600);
     }
 
     #[test]
