@@ -38,6 +38,7 @@ use logtail_core::process::json::{JsonError, JsonOptions, JsonParser};
 use logtail_core::process::regex::{RegexError, RegexOptions, RegexParser};
 use logtail_core::process::timestamp::{TimestampError, TimestampOptions, TimestampParser};
 use logtail_core::process::SourceOptions;
+use logtail_core::process::{add_fields, grok, json_expand, strptime};
 use logtail_core::process::{
     filter_go::{GoFilterError, GoFilterOptions, GoFilterParser},
     regex_accelerate::{RegexAccelerateError, RegexAccelerateOptions, RegexAccelerateParser},
@@ -51,6 +52,7 @@ use crate::sinks::sls::{Endpoint, SlsOptions};
 
 /// The Go processors and `processor_regex_accelerate` (issue 14).
 mod extended;
+mod regex_family;
 
 /// A configuration error: where, and what is wrong. Displays as
 /// `origin: key: message`, or `origin: message` when no key is at fault.
@@ -88,7 +90,7 @@ pub struct PipelineConfig {
 
 /// An input.
 #[derive(Debug, Clone)]
-// One per pipeline: the size of the file input's options does not matter.
+// One per pipeline config: the size of the file input's options is no cost.
 #[allow(clippy::large_enum_variant)]
 pub enum InputConfig {
     /// `input_file`.
@@ -97,6 +99,8 @@ pub enum InputConfig {
     InternalMetrics(crate::internal::InternalMetricsOptions),
     /// `input_internal_alarms`: the agent's alarms as events.
     InternalAlarms,
+    /// `input_command`.
+    Command(crate::command::CommandOptions),
 }
 
 /// A processor (validated when the config is loaded).
@@ -124,6 +128,14 @@ pub enum ProcessorConfig {
     SplitLogRegex(SplitLogRegexOptions),
     /// `processor_regex_accelerate` (its multi-line rules go to the input).
     RegexAccelerate(Box<RegexAccelerateOptions>),
+    /// `processor_json`.
+    JsonExpand(json_expand::JsonExpandOptions),
+    /// `processor_strptime`.
+    Strptime(strptime::StrptimeOptions),
+    /// `processor_add_fields`.
+    AddFields(add_fields::AddFieldsOptions),
+    /// `processor_grok`.
+    Grok(grok::GrokOptions),
 }
 
 /// A processor's options were refused when it was built. Displays as the
@@ -164,6 +176,24 @@ pub enum ProcessorError {
     /// `processor_regex_accelerate` (boxed: keeps this error small).
     #[error(transparent)]
     RegexAccelerate(#[from] Box<RegexAccelerateError>),
+    /// `processor_json`.
+    #[error(transparent)]
+    JsonExpand(#[from] json_expand::JsonExpandError),
+    /// `processor_strptime`.
+    #[error(transparent)]
+    Strptime(#[from] strptime::StrptimeError),
+    /// `processor_add_fields`.
+    #[error(transparent)]
+    AddFields(#[from] add_fields::AddFieldsError),
+    /// `processor_grok` (boxed: its errors carry several names).
+    #[error(transparent)]
+    Grok(Box<grok::GrokError>),
+}
+
+impl From<grok::GrokError> for ProcessorError {
+    fn from(e: grok::GrokError) -> Self {
+        ProcessorError::Grok(Box::new(e))
+    }
 }
 
 impl ProcessorConfig {
@@ -194,6 +224,10 @@ impl ProcessorConfig {
             ProcessorConfig::RegexAccelerate(o) => {
                 boxed(RegexAccelerateParser::new(o.as_ref().clone()).map_err(Box::new))
             }
+            ProcessorConfig::JsonExpand(o) => boxed(json_expand::JsonExpandParser::new(o.clone())),
+            ProcessorConfig::Strptime(o) => boxed(strptime::StrptimeParser::new(o.clone())),
+            ProcessorConfig::AddFields(o) => boxed(add_fields::AddFieldsParser::new(o.clone())),
+            ProcessorConfig::Grok(o) => boxed(grok::GrokParser::new(o.clone())),
         }
     }
 }
@@ -464,7 +498,7 @@ impl PipelineConfig {
             .enumerate()
             .map(|(i, v)| parse_processor(v, format!("processors[{i}]"), &mut cx))
             .collect::<Result<Vec<_>, _>>()?;
-        extended::bridge_multiline(&mut inputs, &processors, &mut cx);
+        regex_family::bridge_multiline(&mut inputs, &processors, &mut cx);
         let flushers = list(flushers_v, "flushers", &cx)?
             .iter()
             .enumerate()
@@ -505,6 +539,9 @@ fn parse_input(
     name: &str,
     cx: &mut Ctx,
 ) -> Result<(InputConfig, bool), ConfigError> {
+    if let Some(i) = extended::parse_input(v, &path, name, cx)? {
+        return Ok((i, false));
+    }
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
     match ty.as_str() {
@@ -519,7 +556,7 @@ fn parse_input(
         _ => {
             return Err(cx.err(
                 o.key("Type"),
-                format!("unknown input type {ty:?} (supported: input_file, input_internal_metrics, input_internal_alarms)"),
+                format!("unknown input type {ty:?} (supported: input_file, input_command, input_internal_metrics, input_internal_alarms)"),
             ))
         }
     }
@@ -855,6 +892,9 @@ fn regex_map(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<Vec<(String, Stri
 }
 
 fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorConfig, ConfigError> {
+    if let Some(p) = extended::parse_processor(v, &path, cx)? {
+        return Ok(p);
+    }
     let mut o = Obj::new(v, path, cx)?;
     let ty = type_of(&mut o, cx)?;
     let p = match ty.as_str() {
@@ -903,7 +943,7 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
             }
             ts.source_timezone = o.str("SourceTimezone", cx)?.filter(|z| !z.is_empty());
             if ts.source_timezone.is_none() {
-                extended::note_utc(&ts.source_format, &o.key("SourceFormat"), cx);
+                regex_family::note_utc(&ts.source_format, &o.key("SourceFormat"), cx);
             }
             ts.source_year = (year > 0).then_some(year as i32);
             ts.discard_older_than_secs = o.uint(
@@ -960,7 +1000,7 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
         | "processor_filter_regex"
         | "processor_split_char"
         | "processor_split_log_regex"
-        | "processor_regex_accelerate" => extended::parse_extended(&ty, &mut o, cx)?,
+        | "processor_regex_accelerate" => regex_family::parse_extended(&ty, &mut o, cx)?,
         other => {
             return Err(cx.err(
                 o.key("Type"),
@@ -970,7 +1010,8 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
                      processor_parse_timestamp_native, processor_filter_regex_native, \
                      processor_desensitize_native, processor_regex, processor_filter_regex, \
                      processor_split_char, processor_split_log_regex, \
-                     processor_regex_accelerate)"
+                     processor_regex_accelerate, processor_json, processor_strptime, \
+                     processor_add_fields, processor_grok)"
                 ),
             ))
         }
@@ -1012,7 +1053,7 @@ mod tests {
         .unwrap();
         assert!(c.enable);
         let InputConfig::File(f) = &c.inputs[0] else {
-            panic!("not input_file")
+            panic!("{:?}", c.inputs)
         };
         assert_eq!(
             f.paths.file_paths,
@@ -1033,7 +1074,7 @@ mod tests {
         )
         .unwrap();
         let InputConfig::File(f) = &c.inputs[0] else {
-            panic!("not input_file")
+            panic!("{:?}", c.inputs)
         };
         assert_eq!(f.tail_size_kb, 0);
     }
@@ -1143,7 +1184,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.processors.len(), 3);
         let InputConfig::File(f) = &c.inputs[0] else {
-            panic!("not input_file")
+            panic!("{:?}", c.inputs)
         };
         assert_eq!(f.encoding, FileEncoding::Gbk);
         assert!(f.multiline.is_some());

@@ -28,6 +28,7 @@
 pub mod agent;
 pub mod alarms;
 mod background;
+pub mod command;
 pub mod config;
 pub mod fleet;
 pub mod host;

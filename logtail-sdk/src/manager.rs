@@ -273,9 +273,8 @@ impl PipelineManager {
     fn start(&self, cfg: &PipelineConfig) -> Result<RunningPipeline, ApplyError> {
         let mut cfg = cfg.clone();
         for i in &mut cfg.inputs {
-            if let InputConfig::File(o) = i {
-                o.claims = Some(Arc::clone(&self.claims) as Arc<dyn FileClaims>);
-            }
+            let InputConfig::File(o) = i else { continue };
+            o.claims = Some(Arc::clone(&self.claims) as Arc<dyn FileClaims>);
         }
         self.claims.set(&cfg);
         Pipeline::build(&cfg, &self.ctx)

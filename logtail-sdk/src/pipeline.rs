@@ -113,6 +113,15 @@ pub enum BuildError {
         #[source]
         source: file::InputError,
     },
+    /// An `input_command` could not be set up.
+    #[error("pipeline {name}: input_command: {source}")]
+    Command {
+        /// Pipeline name.
+        name: String,
+        /// Cause.
+        #[source]
+        source: Box<crate::command::CommandError>,
+    },
     /// The checkpoint store could not be opened.
     #[error("pipeline {name}: {source}")]
     Checkpoint {
@@ -319,6 +328,15 @@ impl Pipeline {
             }
             InputConfig::InternalAlarms => {
                 let input = crate::internal::InternalAlarmsInput::new(&name);
+                return Ok((Box::new(input), Self::build_processors(cfg)?));
+            }
+            InputConfig::Command(opts) => {
+                let input = crate::command::CommandInput::new(opts, data_dir).map_err(|e| {
+                    BuildError::Command {
+                        name: name.clone(),
+                        source: Box::new(e),
+                    }
+                })?;
                 return Ok((Box::new(input), Self::build_processors(cfg)?));
             }
         };

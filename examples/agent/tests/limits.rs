@@ -39,11 +39,20 @@ fn ticks_per_sec() -> f64 {
 
 #[test]
 fn cpu_limit_slows_a_catch_up_to_the_limit_and_loses_nothing() {
-    const LIMIT: f64 = 0.1;
-    let env = Env::new();
     // A 300 MB backlog, read whole at start (TailSizeKB): about 1.5 s of
-    // CPU at full speed, so more than 10 s at the limit.
-    let lines = 300 * 1024 * 1024 / (LINE as u64 + 1);
+    // CPU at full speed, so more than 10 s at the limit. The issue's
+    // figure (1 GB at 0.2 cores) runs with LOGTAIL_TEST_CATCHUP_MB=1024
+    // LOGTAIL_TEST_CPU_limit=0.2.
+    let env_or = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(d)
+    };
+    let limit = env_or("LOGTAIL_TEST_CPU_limit", 0.1);
+    let mb = env_or("LOGTAIL_TEST_CATCHUP_MB", 300.0) as u64;
+    let env = Env::new();
+    let lines = mb * 1024 * 1024 / (LINE as u64 + 1);
     {
         let mut f = std::fs::File::create(env.logs.join("app.log")).unwrap();
         let mut buf = Vec::with_capacity(8 << 20);
@@ -58,7 +67,13 @@ fn cpu_limit_slows_a_catch_up_to_the_limit_and_loses_nothing() {
         f.write_all(&buf).unwrap();
     }
     env.write_config(&["*.log"], &format!("    TailSizeKB: {TAIL_ALL_KB}\n"));
-    let mut agent = Agent::spawn(AGENT, &[&env.config], &env.data, &["--cpu-limit", "0.1"]);
+    let limit_arg = limit.to_string();
+    let mut agent = Agent::spawn(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &["--cpu-limit", &limit_arg],
+    );
     let pid = agent.pid();
     let hz = ticks_per_sec();
     let t0 = Instant::now();
@@ -93,7 +108,7 @@ fn cpu_limit_slows_a_catch_up_to_the_limit_and_loses_nothing() {
     }
     let total_cpu = samples.last().map_or(0, |s| s.1) as f64 / hz;
     eprintln!(
-        "--cpu-limit {LIMIT}: {lines} lines ({} MB) in {took:?}, agent CPU {total_cpu:.2} s, worst 10 s mean {worst:.3} cores over {windows} windows; {report:?}",
+        "--cpu-limit {limit}: {lines} lines ({} MB) in {took:?}, agent CPU {total_cpu:.2} s, worst 10 s mean {worst:.3} cores over {windows} windows; {report:?}",
         lines * (LINE as u64 + 1) / 1_000_000
     );
     assert_eq!((report.lost, report.duplicated), (0, 0), "{report:?}");
@@ -104,8 +119,8 @@ fn cpu_limit_slows_a_catch_up_to_the_limit_and_loses_nothing() {
         "{took:?} for {total_cpu:.2} s of CPU: not held back"
     );
     assert!(
-        worst <= 1.25 * LIMIT,
-        "a 10 s window averaged {worst:.3} cores (limit {LIMIT})\nstderr:\n{}",
+        worst <= 1.25 * limit,
+        "a 10 s window averaged {worst:.3} cores (limit {limit})\nstderr:\n{}",
         agent.stderr()
     );
     assert!(

@@ -263,6 +263,37 @@ pub fn parse_object(src: &[u8], scratch: &mut JsonScratch) -> Option<Vec<Field>>
     (s.pos == src.len()).then_some(fields)
 }
 
+/// Parses `src` as one JSON array and returns its elements (values relative
+/// to `src`, as in [`parse_object`]: strings unescaped, nested values and
+/// scalars as their text), or `None` if `src` is not exactly one JSON array.
+/// Never panics.
+pub fn parse_array(src: &[u8]) -> Option<Vec<FieldValue>> {
+    let mut s = Scanner { b: src, pos: 0 };
+    let mut stack = Vec::new();
+    s.ws();
+    if s.next()? != b'[' {
+        return None;
+    }
+    let mut out = Vec::new();
+    s.ws();
+    if s.peek() == Some(b']') {
+        s.pos += 1;
+    } else {
+        loop {
+            s.ws();
+            out.push(s.value(&mut stack)?);
+            s.ws();
+            match s.next()? {
+                b',' => {}
+                b']' => break,
+                _ => return None,
+            }
+        }
+    }
+    s.ws();
+    (s.pos == src.len()).then_some(out)
+}
+
 /// Where a scanned string's text is.
 enum Str {
     /// `src[a..b]`: no escapes, the text is the raw bytes.

@@ -12,17 +12,21 @@
 //! The raw line is the field `content`; an event whose `content` is empty
 //! and which has fields is a parsed record whose source was removed.
 
+pub mod add_fields;
 pub mod delimiter;
 pub mod desensitize;
 pub mod dialect;
 pub mod filter;
 pub mod filter_go;
+pub mod grok;
 pub mod json;
+pub mod json_expand;
 pub mod regex;
 pub mod regex_accelerate;
 pub mod regex_go;
 pub mod split_char;
 pub mod split_log_regex;
+pub mod strptime;
 pub mod timestamp;
 
 use std::sync::Arc;

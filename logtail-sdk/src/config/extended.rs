@@ -1,276 +1,349 @@
-//! The options of LoongCollector's Go "extended" regex processors and of
-//! `processor_regex_accelerate`, read into the core's options; and the
-//! multi-line rules those processors need from the file input.
+//! The Go "extended" plugins of LoongCollector this version accepts:
+//! `processor_json`, `processor_strptime`, `processor_add_fields`,
+//! `processor_grok` and `input_command`.
+//!
+//! Their options are matched case-insensitively, as LoongCollector's Go
+//! config decoder does (`TimeoutMilliseconds` is `TimeoutMilliSeconds`).
 
-use logtail_core::file::multiline::{
-    MultilineMode, MultilineOptions, MultilineRules, UnmatchedContentTreatment,
-};
-use logtail_core::process::filter::FilterOptions;
-use logtail_core::process::filter_go::GoFilterOptions;
-use logtail_core::process::regex::RegexOptions;
-use logtail_core::process::regex_accelerate::{PreciseUnit, RegexAccelerateOptions};
-use logtail_core::process::regex_go::GoRegexOptions;
-use logtail_core::process::split_char::SplitCharOptions;
-use logtail_core::process::split_log_regex::SplitLogRegexOptions;
-use logtail_core::process::timestamp::TimestampOptions;
-use logtail_core::process::CONTENT;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use super::{
-    regex_map, required_str, required_strings, ConfigError, Ctx, InputConfig, Obj, ProcessorConfig,
-};
+use base64::Engine;
+use serde_json::{Map, Value};
 
-/// Reads the options of processor `ty` (one of the extended regex family).
-pub(super) fn parse_extended(
-    ty: &str,
-    o: &mut Obj,
+use logtail_core::process::add_fields::AddFieldsOptions;
+use logtail_core::process::grok::GrokOptions;
+use logtail_core::process::json_expand::JsonExpandOptions;
+use logtail_core::process::strptime::{PreciseUnit, StrptimeOptions};
+
+use super::{kind, ConfigError, Ctx, InputConfig, Obj, ProcessorConfig};
+use crate::command::{self, CommandOptions, ScriptType, MAX_SCRIPT_BYTES};
+
+const PROCESSOR_KEYS: &[(&str, &[&str])] = &[
+    (
+        "processor_json",
+        &[
+            "SourceKey",
+            "NoKeyError",
+            "ExpandDepth",
+            "ExpandConnector",
+            "Prefix",
+            "KeepSource",
+            "KeepSourceIfParseError",
+            "UseSourceKeyAsPrefix",
+            "IgnoreFirstConnector",
+            "ExpandArray",
+        ],
+    ),
+    (
+        "processor_strptime",
+        &[
+            "SourceKey",
+            "Format",
+            "KeepSource",
+            "AdjustUTCOffset",
+            "UTCOffset",
+            "AlarmIfFail",
+            "EnablePreciseTimestamp",
+            "PreciseTimestampKey",
+            "PreciseTimestampUnit",
+            "AlignTimestamp",
+        ],
+    ),
+    ("processor_add_fields", &["Fields", "IgnoreIfExist"]),
+    (
+        "processor_grok",
+        &[
+            "SourceKey",
+            "Match",
+            "CustomPatterns",
+            "CustomPatternDir",
+            "TimeoutMilliSeconds",
+            "IgnoreParseFailure",
+            "KeepSource",
+            "NoKeyError",
+            "NoMatchError",
+            "TimeoutError",
+        ],
+    ),
+    (
+        "input_command",
+        &[
+            "ScriptType",
+            "ScriptContent",
+            "User",
+            "ContentEncoding",
+            "LineSplitSep",
+            "CmdPath",
+            "TimeoutMilliSeconds",
+            "IntervalMs",
+            "Environments",
+            "IgnoreError",
+        ],
+    ),
+];
+
+/// `v` with its keys renamed to the canonical spelling of `ty`'s options
+/// (case-insensitively); `None` when `ty` is not one of these plugins.
+fn canonical(v: &Value) -> Option<(String, Value)> {
+    let Value::Object(m) = v else { return None };
+    let ty = m.get("Type")?.as_str()?;
+    let (_, keys) = PROCESSOR_KEYS.iter().find(|(t, _)| *t == ty)?;
+    let mut out = Map::new();
+    for (k, val) in m {
+        let name = keys
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(k))
+            .map_or(k.as_str(), |c| c);
+        out.insert(name.to_string(), val.clone());
+    }
+    Some((ty.to_string(), Value::Object(out)))
+}
+
+fn int(o: &mut Obj, k: &'static str, default: i64, cx: &Ctx) -> Result<i64, ConfigError> {
+    match o.get(k) {
+        None => Ok(default),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| cx.err(o.key(k), format!("expected a whole number, found {n}"))),
+        Some(other) => Err(cx.err(
+            o.key(k),
+            format!("expected a whole number, found {}", kind(other)),
+        )),
+    }
+}
+
+/// A map of name to text (`Fields`, `CustomPatterns`); numbers and
+/// booleans are taken as their text.
+fn text_map(o: &mut Obj, k: &'static str, cx: &Ctx) -> Result<Vec<(String, String)>, ConfigError> {
+    match o.get(k) {
+        None => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(name, v)| match v {
+                Value::String(s) => Ok((name.clone(), s.clone())),
+                Value::Number(n) => Ok((name.clone(), n.to_string())),
+                Value::Bool(b) => Ok((name.clone(), b.to_string())),
+                other => Err(cx.err(
+                    format!("{}.{name}", o.key(k)),
+                    format!("expected a string, found {}", kind(other)),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(cx.err(
+            o.key(k),
+            format!("expected a map of name to value, found {}", kind(other)),
+        )),
+    }
+}
+
+/// Parses one of these processors; `Ok(None)` for any other type.
+pub(super) fn parse_processor(
+    v: &Value,
+    path: &str,
     cx: &mut Ctx,
-) -> Result<ProcessorConfig, ConfigError> {
-    Ok(match ty {
-        "processor_regex" => {
-            let regex = required_str(o, "Regex", cx)?;
-            let mut r = GoRegexOptions::new(regex, required_strings(o, "Keys", cx)?);
-            if let Some(k) = o.str("SourceKey", cx)?.filter(|k| !k.is_empty()) {
-                r.source_key = k;
+) -> Result<Option<ProcessorConfig>, ConfigError> {
+    let Some((ty, v)) = canonical(v) else {
+        return Ok(None);
+    };
+    let mut o = Obj::new(&v, path.to_string(), cx)?;
+    let _ = o.get("Type");
+    let mut ignored: &[&str] = &[];
+    let p = match ty.as_str() {
+        "processor_json" => {
+            let key = super::required_str(&mut o, "SourceKey", cx)?;
+            let mut j = JsonExpandOptions::new(key);
+            j.no_key_error = o.bool("NoKeyError", j.no_key_error, cx)?;
+            j.expand_depth = o.uint("ExpandDepth", 0, 1_000_000, cx)? as u32;
+            if let Some(c) = o.str("ExpandConnector", cx)? {
+                j.expand_connector = c;
             }
-            r.full_match = o.bool("FullMatch", r.full_match, cx)?;
-            r.keep_source = o.bool("KeepSource", r.keep_source, cx)?;
-            r.keep_source_if_parse_error =
-                o.bool("KeepSourceIfParseError", r.keep_source_if_parse_error, cx)?;
-            r.no_key_error = o.bool("NoKeyError", r.no_key_error, cx)?;
-            r.no_match_error = o.bool("NoMatchError", r.no_match_error, cx)?;
-            ProcessorConfig::GoRegex(r)
+            j.prefix = o.str("Prefix", cx)?.unwrap_or_default();
+            j.keep_source = o.bool("KeepSource", j.keep_source, cx)?;
+            j.keep_source_if_parse_error =
+                o.bool("KeepSourceIfParseError", j.keep_source_if_parse_error, cx)?;
+            j.use_source_key_as_prefix = o.bool("UseSourceKeyAsPrefix", false, cx)?;
+            j.ignore_first_connector = o.bool("IgnoreFirstConnector", false, cx)?;
+            j.expand_array = o.bool("ExpandArray", false, cx)?;
+            ProcessorConfig::JsonExpand(j)
         }
-        "processor_filter_regex" => {
-            let mut f = GoFilterOptions::default();
-            f.include = regex_map(o, "Include", cx)?;
-            f.exclude = regex_map(o, "Exclude", cx)?;
-            ProcessorConfig::GoFilter(f)
-        }
-        "processor_split_char" => {
-            let mut s = SplitCharOptions::default();
+        "processor_strptime" => {
+            let format = super::required_str(&mut o, "Format", cx)?;
+            let mut s = StrptimeOptions::new(format);
             if let Some(k) = o.str("SourceKey", cx)?.filter(|k| !k.is_empty()) {
                 s.source_key = k;
             }
-            if let Some(sep) = o.str("SplitSep", cx)? {
-                s.split_sep = sep;
-            }
-            s.split_keys = o.strings("SplitKeys", cx)?.unwrap_or_default();
-            s.quote_flag = o.bool("QuoteFlag", s.quote_flag, cx)?;
-            if let Some(q) = o.str("Quote", cx)? {
-                s.quote = q;
-            }
-            s.preserve_others = o.bool("PreserveOthers", s.preserve_others, cx)?;
             s.keep_source = o.bool("KeepSource", s.keep_source, cx)?;
-            s.keep_source_if_parse_error =
-                o.bool("KeepSourceIfParseError", s.keep_source_if_parse_error, cx)?;
-            s.no_key_error = o.bool("NoKeyError", s.no_key_error, cx)?;
-            s.no_match_error = o.bool("NoMatchError", s.no_match_error, cx)?;
-            ProcessorConfig::SplitChar(s)
-        }
-        "processor_split_log_regex" => {
-            let mut s = SplitLogRegexOptions::default();
-            if let Some(r) = o.str("SplitRegex", cx)? {
-                s.split_regex = r;
+            s.adjust_utc_offset = o.bool("AdjustUTCOffset", false, cx)?;
+            let off = int(&mut o, "UTCOffset", 0, cx)?;
+            s.utc_offset = i32::try_from(off).unwrap_or(i32::MAX);
+            let _ = o.bool("AlarmIfFail", true, cx)?;
+            s.enable_precise_timestamp = o.bool("EnablePreciseTimestamp", false, cx)?;
+            if let Some(k) = o.str("PreciseTimestampKey", cx)?.filter(|k| !k.is_empty()) {
+                s.precise_timestamp_key = k;
             }
-            if let Some(k) = o.str("SplitKey", cx)? {
-                s.split_key = k;
-            }
-            s.preserve_others = o.bool("PreserveOthers", s.preserve_others, cx)?;
-            s.no_key_error = o.bool("NoKeyError", s.no_key_error, cx)?;
-            ProcessorConfig::SplitLogRegex(s)
+            s.precise_timestamp_unit = match o.str("PreciseTimestampUnit", cx)?.as_deref() {
+                None | Some("") | Some("ms") => PreciseUnit::Millis,
+                Some("us") => PreciseUnit::Micros,
+                Some("ns") => PreciseUnit::Nanos,
+                Some(other) => {
+                    return Err(cx.err(
+                        o.key("PreciseTimestampUnit"),
+                        format!("expected ms, us or ns, found {other:?}"),
+                    ))
+                }
+            };
+            ignored = &["AlignTimestamp"];
+            ProcessorConfig::Strptime(s)
         }
-        _ => regex_accelerate(o, cx)?,
-    })
+        "processor_add_fields" => {
+            let mut a = AddFieldsOptions::default();
+            a.fields = text_map(&mut o, "Fields", cx)?;
+            if a.fields.is_empty() {
+                return Err(cx.err(
+                    o.key("Fields"),
+                    "missing (required): the fields to add, e.g. {service: A}",
+                ));
+            }
+            a.ignore_if_exist = o.bool("IgnoreIfExist", false, cx)?;
+            ProcessorConfig::AddFields(a)
+        }
+        "processor_grok" => {
+            let matches = o.strings("Match", cx)?.unwrap_or_default();
+            if matches.is_empty() {
+                return Err(cx.err(
+                    o.key("Match"),
+                    "missing (required): the grok expressions, e.g. ['%{IP:client} %{WORD:method}']",
+                ));
+            }
+            let mut g = GrokOptions::new(matches);
+            if let Some(k) = o.str("SourceKey", cx)?.filter(|k| !k.is_empty()) {
+                g.source_key = k;
+            }
+            g.custom_patterns = text_map(&mut o, "CustomPatterns", cx)?;
+            g.custom_pattern_dirs = o
+                .strings("CustomPatternDir", cx)?
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            g.timeout_ms = o.uint("TimeoutMilliSeconds", 0, 86_400_000, cx)?;
+            g.ignore_parse_failure = o.bool("IgnoreParseFailure", true, cx)?;
+            g.keep_source = o.bool("KeepSource", true, cx)?;
+            g.no_key_error = o.bool("NoKeyError", false, cx)?;
+            let _ = o.bool("NoMatchError", true, cx)?;
+            let _ = o.bool("TimeoutError", true, cx)?;
+            ProcessorConfig::Grok(g)
+        }
+        _ => return Ok(None),
+    };
+    if let Err(e) = p.build() {
+        return Err(cx.err(o.path.clone(), e.to_string()));
+    }
+    o.finish(cx, ignored);
+    Ok(Some(p))
 }
 
-fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, ConfigError> {
-    if o.get("SensitiveKeys").is_some() {
-        // Ignoring it would ship what it was meant to mask.
-        return Err(cx.err(
-            o.key("SensitiveKeys"),
-            "masking inside processor_regex_accelerate is not supported; \
-             add a processor_desensitize_native after it instead",
-        ));
+/// Parses `input_command`; `Ok(None)` for any other type.
+pub(super) fn parse_input(
+    v: &Value,
+    path: &str,
+    name: &str,
+    cx: &mut Ctx,
+) -> Result<Option<InputConfig>, ConfigError> {
+    let Some((ty, v)) = canonical(v) else {
+        return Ok(None);
+    };
+    if ty != command::NAME {
+        return Ok(None);
     }
-    let regex = o.str("Regex", cx)?.unwrap_or_else(|| "(.*)".to_owned());
-    let keys = o
-        .strings("Keys", cx)?
-        .unwrap_or_else(|| vec![CONTENT.to_owned()]);
-    let discard = o.bool("DiscardUnmatch", true, cx)?;
-    let mut r = RegexOptions::new(regex, keys.clone());
-    r.source.keep_source_on_fail = !discard;
-    if o.bool("EnableRawLog", false, cx)? {
-        r.source.keep_source_on_success = true;
-        r.source.renamed_source_key = Some(
-            o.str("RawLogTag", cx)?
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| "__raw__".to_owned())
-                .into(),
-        );
-    }
-    let mut a = RegexAccelerateOptions::new(r);
-
-    // Multi-line rules: validated here, run by the input.
-    let begin = o.str("LogBeginRegex", cx)?.filter(|p| !p.is_empty());
-    let cont = o.str("LogContinueRegex", cx)?.filter(|p| !p.is_empty());
-    let end = o.str("LogEndRegex", cx)?.filter(|p| !p.is_empty());
-    if begin.is_some() || cont.is_some() || end.is_some() {
-        let mut m = MultilineOptions::default();
-        m.mode = MultilineMode::Custom;
-        m.start_pattern = begin;
-        m.continue_pattern = cont;
-        m.end_pattern = end;
-        m.unmatched = if discard {
-            UnmatchedContentTreatment::Discard
-        } else {
-            UnmatchedContentTreatment::SingleLine
-        };
-        if let Err(e) = MultilineRules::compile(&m) {
-            let key = match e.key {
-                "StartPattern" => "LogBeginRegex",
-                "ContinuePattern" => "LogContinueRegex",
-                _ => "LogEndRegex",
-            };
-            return Err(cx.err(
-                o.key(key),
-                format!("invalid pattern {:?}: {}", e.pattern, e.reason),
-            ));
+    let mut o = Obj::new(&v, path.to_string(), cx)?;
+    let _ = o.get("Type");
+    let st = super::required_str(&mut o, "ScriptType", cx)?;
+    let script_type = ScriptType::parse(&st).ok_or_else(|| {
+        cx.err(
+            o.key("ScriptType"),
+            format!("expected bash, shell, python2 or python3, found {st:?}"),
+        )
+    })?;
+    let content = super::required_str(&mut o, "ScriptContent", cx)?;
+    let script = match o.str("ContentEncoding", cx)?.as_deref() {
+        None | Some("") | Some("PlainText") => content,
+        Some("Base64") => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(content.trim())
+                .map_err(|e| cx.err(o.key("ScriptContent"), format!("invalid Base64: {e}")))?;
+            String::from_utf8(bytes).map_err(|_| {
+                cx.err(
+                    o.key("ScriptContent"),
+                    "the decoded script is not UTF-8 text",
+                )
+            })?
         }
-        a.multiline = Some(m);
-    }
-
-    let filter_keys = o.strings("FilterKey", cx)?.unwrap_or_default();
-    let filter_regex = o.strings("FilterRegex", cx)?.unwrap_or_default();
-    if filter_keys.len() != filter_regex.len() {
-        return Err(cx.err(
-            o.key("FilterRegex"),
-            format!(
-                "FilterKey has {} entries but FilterRegex has {}; they pair up",
-                filter_keys.len(),
-                filter_regex.len()
-            ),
-        ));
-    }
-    if !filter_keys.is_empty() {
-        let mut f = FilterOptions::default();
-        f.include = filter_keys.into_iter().zip(filter_regex).collect();
-        a.filter = Some(f);
-    }
-
-    let time_key = o.str("TimeKey", cx)?.unwrap_or_else(|| "time".to_owned());
-    let format = o.str("TimeFormat", cx)?.filter(|f| !f.is_empty());
-    let adjust = o.bool("AdjustTimezone", false, cx)?;
-    let zone = o.str("LogTimezone", cx)?.filter(|z| !z.is_empty());
-    let precise = o.bool("EnablePreciseTimestamp", false, cx)?;
-    let precise_key = o
-        .str("PreciseTimestampKey", cx)?
-        .unwrap_or_else(|| "precise_timestamp".to_owned());
-    let unit = match o.str("PreciseTimestampUnit", cx)?.as_deref() {
-        None | Some("ms") => PreciseUnit::Millis,
-        Some("us") => PreciseUnit::Micros,
-        Some("ns") => PreciseUnit::Nanos,
         Some(other) => {
             return Err(cx.err(
-                o.key("PreciseTimestampUnit"),
-                format!("expected ms, us or ns, found {other:?}"),
+                o.key("ContentEncoding"),
+                format!("expected PlainText or Base64, found {other:?}"),
             ))
         }
     };
-    // Nanosecond times are always kept (SLS Time_ns); nothing to turn on.
-    o.bool("EnableTimestampNanosecond", false, cx)?;
-    if let Some(format) = format {
-        if keys.contains(&time_key) {
-            let mut t = TimestampOptions::new(format);
-            t.source_key = time_key.as_str().into();
-            if adjust {
-                t.source_timezone = zone;
-            }
-            if t.source_timezone.is_none() {
-                note_utc(&t.source_format, &o.key("TimeFormat"), cx);
-            }
-            a.time = Some(t);
-            if precise {
-                a.precise = Some((precise_key, unit));
-            }
-        } else {
-            cx.warnings.push(format!(
-                "{}: ignored: Keys has no {time_key:?} key to parse",
-                o.key("TimeFormat")
-            ));
-        }
+    if script.trim().is_empty() {
+        return Err(cx.err(o.key("ScriptContent"), "must not be empty"));
     }
-    o.get("MergeType"); // Batching by topic or logstore: the sinks' concern.
-    Ok(ProcessorConfig::RegexAccelerate(Box::new(a)))
-}
-
-/// LoongCollector's file input hands `processor_regex_accelerate` (with
-/// `LogBeginRegex`…) and `processor_split_log_regex` whole multi-line
-/// records; ours frames lines, so their rules become the input's
-/// `Multiline` when the input has none (and the processor comes first).
-pub(super) fn bridge_multiline(
-    inputs: &mut [InputConfig],
-    processors: &[ProcessorConfig],
-    cx: &mut Ctx,
-) {
-    for (i, p) in processors.iter().enumerate().skip(1) {
-        let moved = match p {
-            ProcessorConfig::RegexAccelerate(a) => a.multiline.is_some(),
-            ProcessorConfig::SplitLogRegex(s) => s.split_regex != ".*",
-            _ => false,
-        };
-        if moved {
-            cx.warnings.push(format!(
-                "processors[{i}]: multi-line rules frame the input only from the first \
-                 processor (LoongCollector requires it first too); here they apply to \
-                 whatever the earlier processors give"
-            ));
-        }
-    }
-    let (m, what) = match processors.first() {
-        Some(ProcessorConfig::RegexAccelerate(a)) => match &a.multiline {
-            Some(m) => (m.clone(), "LogBeginRegex/LogContinueRegex/LogEndRegex"),
-            None => return,
-        },
-        Some(ProcessorConfig::SplitLogRegex(s))
-            if (s.split_key.is_empty() || s.split_key == CONTENT) && s.split_regex != ".*" =>
-        {
-            let mut m = MultilineOptions::default();
-            m.mode = MultilineMode::Custom;
-            m.start_pattern = Some(format!("(?:{})$", s.split_regex));
-            (m, "SplitRegex")
-        }
-        _ => return,
-    };
-    for (i, input) in inputs.iter_mut().enumerate() {
-        #[allow(irrefutable_let_patterns)]
-        let InputConfig::File(f) = input
-        else {
-            continue;
-        };
-        if f.multiline.is_some() {
-            cx.warnings.push(format!(
-                "processors[0].{what}: inputs[{i}] has its own Multiline, which frames the records instead"
-            ));
-        } else {
-            f.multiline = Some(m.clone());
-        }
-    }
-}
-
-/// Says at load time that times in `format` that state no zone are read as
-/// UTC, where LoongCollector reads them in the machine's local zone.
-pub(super) fn note_utc(format: &str, key: &str, cx: &mut Ctx) {
-    let zoned = format.contains("%z")
-        || format.contains("%s")
-        || logtail_core::process::timestamp::literal_offset(format).is_some();
-    if !zoned {
-        cx.warnings.push(format!(
-            "{key}: note: times in {format:?} carry no zone and are read as UTC \
-             (LoongCollector reads them in the machine's local zone); set \
-             SourceTimezone (processor_regex_accelerate: AdjustTimezone + LogTimezone) \
-             to say which"
+    if script.len() > MAX_SCRIPT_BYTES {
+        return Err(cx.err(
+            o.key("ScriptContent"),
+            format!(
+                "{} bytes; at most {MAX_SCRIPT_BYTES} (512 KiB) are accepted",
+                script.len()
+            ),
         ));
     }
+    let mut c = CommandOptions::new(name, script_type, script);
+    if let Some(u) = o.str("User", cx)?.filter(|u| !u.is_empty()) {
+        c.user = u;
+    }
+    command::check_user(&c.user).map_err(|e| {
+        let msg = e.to_string();
+        cx.err(
+            o.key("User"),
+            msg.strip_prefix("User: ").unwrap_or(&msg).to_string(),
+        )
+    })?;
+    c.line_split_sep = o.str("LineSplitSep", cx)?.unwrap_or_default();
+    if let Some(p) = o.str("CmdPath", cx)?.filter(|p| !p.is_empty()) {
+        c.cmd_path = PathBuf::from(p);
+    }
+    if let Err(e) = std::fs::metadata(&c.cmd_path) {
+        return Err(cx.err(o.key("CmdPath"), format!("{}: {e}", c.cmd_path.display())));
+    }
+    let interval = o.uint("IntervalMs", 5000, 86_400_000, cx)?.max(1);
+    let timeout = o.uint("TimeoutMilliSeconds", 3000, 86_400_000, cx)?.max(1);
+    if timeout > interval {
+        cx.warnings.push(format!(
+            "{}: TimeoutMilliSeconds {timeout} > IntervalMs {interval}; the timeout is {interval} ms",
+            o.path
+        ));
+    }
+    c.interval = Duration::from_millis(interval);
+    c.timeout = Duration::from_millis(timeout.min(interval));
+    for (i, e) in o
+        .strings("Environments", cx)?
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let Some((k, v)) = e.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(cx.err(
+                format!("{}[{i}]", o.key("Environments")),
+                "expected NAME=value",
+            ));
+        };
+        c.environments.push((k.to_string(), v.to_string()));
+    }
+    c.ignore_error = o.bool("IgnoreError", false, cx)?;
+    o.finish(cx, &[]);
+    Ok(Some(InputConfig::Command(c)))
 }
 
 #[cfg(test)]
@@ -278,144 +351,163 @@ mod tests {
     use super::super::PipelineConfig;
     use super::*;
 
-    const BASE: &str = "inputs:\n  - Type: input_file\n    FilePaths: [/a.log]\n";
-    const OUT: &str = "flushers:\n  - Type: flusher_blackhole\n";
-
-    fn parse(processors: &str) -> Result<PipelineConfig, ConfigError> {
-        PipelineConfig::parse(
-            "t",
-            "t.yaml",
-            &format!("{BASE}processors:\n{processors}{OUT}"),
-            false,
-        )
+    fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::parse("t", "t.yaml", text, false)
     }
 
-    fn multiline(c: &PipelineConfig) -> Option<MultilineOptions> {
-        let InputConfig::File(f) = &c.inputs[0] else {
-            panic!("not input_file")
-        };
-        f.multiline.clone()
-    }
+    const FILE: &str = "inputs:\n  - Type: input_file\n    FilePaths: [/a.log]\n";
+    const OUT: &str = "flushers:\n  - Type: flusher_stdout\n    OnlyStdout: true\n";
 
     #[test]
-    fn processor_regex_options_and_defaults() {
-        let c = parse("  - Type: processor_regex\n    Regex: '(\\w+)'\n    Keys: [a]\n").unwrap();
-        let ProcessorConfig::GoRegex(r) = &c.processors[0] else {
-            panic!("{:?}", c.processors)
-        };
-        assert_eq!(r, &GoRegexOptions::new("(\\w+)", vec!["a".into()]));
-        let c = parse("  - Type: processor_regex\n    Regex: '(\\w+)'\n    Keys: [a]\n    SourceKey: msg\n    FullMatch: true\n    KeepSource: true\n    KeepSourceIfParseError: false\n    NoKeyError: true\n    NoMatchError: false\n").unwrap();
-        let ProcessorConfig::GoRegex(r) = &c.processors[0] else {
-            panic!()
-        };
-        assert_eq!(
-            (
-                r.source_key.as_str(),
-                r.full_match,
-                r.keep_source,
-                r.keep_source_if_parse_error,
-                r.no_key_error,
-                r.no_match_error
-            ),
-            ("msg", true, true, false, true, false)
-        );
-        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-        let e =
-            parse("  - Type: processor_regex\n    Regex: '(?=x)(a)'\n    Keys: [a]\n").unwrap_err();
-        assert_eq!(e.key, "processors[0]");
-        assert!(e.message.contains("look-ahead"), "{e}");
-    }
-
-    #[test]
-    fn filter_split_char_errors_name_what_is_wrong() {
-        let e = parse("  - Type: processor_filter_regex\n    Include:\n      level: '(?<=a)b'\n")
-            .unwrap_err();
-        assert!(
-            e.message.starts_with("Include: level: invalid pattern"),
-            "{e}"
-        );
-        let e = parse("  - Type: processor_split_char\n    SplitSep: '||'\n    SplitKeys: [a]\n")
-            .unwrap_err();
-        assert!(e.message.contains("SplitSep"), "{e}");
-        let c = parse("  - Type: processor_split_char\n    SplitSep: '|'\n    SplitKeys: [a, b]\n    QuoteFlag: true\n    Quote: '\"'\n").unwrap();
-        let ProcessorConfig::SplitChar(s) = &c.processors[0] else {
-            panic!()
-        };
-        assert!(s.quote_flag && s.preserve_others && s.keep_source_if_parse_error);
-    }
-
-    #[test]
-    fn a_first_split_log_regex_frames_the_input() {
-        let c = parse("  - Type: processor_split_log_regex\n    SplitRegex: '\\d+-.*'\n    SplitKey: content\n").unwrap();
-        let m = multiline(&c).unwrap();
-        assert_eq!(m.start_pattern.as_deref(), Some("(?:\\d+-.*)$"));
-        // Not first, or the default `.*`: the input is left alone.
-        let c = parse("  - Type: processor_regex\n    Regex: '(.*)'\n    Keys: [a]\n  - Type: processor_split_log_regex\n    SplitRegex: 'x.*'\n").unwrap();
-        assert!(multiline(&c).is_none());
-        assert!(
-            c.warnings
-                .iter()
-                .any(|w| w.contains("processors[1]: multi-line rules")),
-            "{:?}",
-            c.warnings
-        );
-        let c = parse("  - Type: processor_split_log_regex\n").unwrap();
-        assert!(multiline(&c).is_none());
-        // The input's own Multiline wins, with a warning.
-        let c = PipelineConfig::parse(
-            "t",
-            "t.yaml",
-            &format!("{BASE}    Multiline:\n      StartPattern: 'a.*'\nprocessors:\n  - Type: processor_split_log_regex\n    SplitRegex: 'x.*'\n{OUT}"),
-            false,
-        )
+    fn documented_processor_configs_load() {
+        let c = parse(&format!(
+            "{FILE}processors:\n  - Type: processor_json\n    SourceKey: content\n    KeepSource: false\n    ExpandDepth: 1\n    ExpandConnector: \"\"\n  - Type: processor_strptime\n    SourceKey: log_time\n    Format: \"%Y/%m/%d %H:%M:%S\"\n    AdjustUTCOffset: true\n    UTCOffset: 25200\n  - Type: processor_add_fields\n    Fields:\n      service: A\n    IgnoreIfExist: false\n  - Type: processor_grok\n    SourceKey: content\n    KeepSource: false\n    CustomPatterns:\n      HTTP: '%{{IP:client}} %{{WORD:method}} %{{URIPATHPARAM:request}} %{{NUMBER:bytes}} %{{NUMBER:duration}}'\n    Match:\n      - '%{{HTTP}}'\n      - '%{{WORD:word1}} %{{NUMBER:request_time}} %{{WORD:word2}}'\n    IgnoreParseFailure: false\n{OUT}"
+        ))
         .unwrap();
-        assert_eq!(multiline(&c).unwrap().start_pattern.as_deref(), Some("a.*"));
+        assert_eq!(c.processors.len(), 4);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let ProcessorConfig::JsonExpand(j) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (j.expand_depth, j.expand_connector.as_str(), j.keep_source),
+            (1, "", false)
+        );
+        let ProcessorConfig::Strptime(s) = &c.processors[1] else {
+            panic!()
+        };
+        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, 25200));
+        let ProcessorConfig::Grok(g) = &c.processors[3] else {
+            panic!()
+        };
+        assert_eq!(g.matches.len(), 2);
+        assert!(!g.ignore_parse_failure && !g.keep_source);
+    }
+
+    #[test]
+    fn option_names_match_case_insensitively_and_align_timestamp_warns() {
+        let c = parse(&format!(
+            "{FILE}processors:\n  - Type: processor_grok\n    match: ['%{{WORD:w}}']\n    timeoutmilliseconds: 5\n  - Type: processor_strptime\n    Format: '%s'\n    AlignTimestamp: true\n{OUT}"
+        ))
+        .unwrap();
+        let ProcessorConfig::Grok(g) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!(g.timeout_ms, 5);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
         assert!(
-            c.warnings.iter().any(|w| w.contains("its own Multiline")),
-            "{:?}",
-            c.warnings
+            c.warnings[0].starts_with("processors[1].AlignTimestamp: accepted but not implemented")
         );
     }
 
     #[test]
-    fn regex_accelerate_moves_line_rules_to_the_input() {
-        let c = parse("  - Type: processor_regex_accelerate\n    LogBeginRegex: '# Time:.*'\n    Keys: [t, rest]\n    Regex: '# Time: (\\S+)$\\n([\\s\\S]*)'\n    DiscardUnmatch: false\n    MergeType: topic\n").unwrap();
-        let m = multiline(&c).unwrap();
-        assert_eq!(m.start_pattern.as_deref(), Some("# Time:.*"));
-        assert_eq!(m.unmatched, UnmatchedContentTreatment::SingleLine);
-        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
-            panic!()
-        };
-        assert!(a.regex.source.keep_source_on_fail);
+    fn processor_errors_name_their_key() {
+        for (body, key, needle) in [
+            ("  - Type: processor_json\n", "processors[0].SourceKey", "missing"),
+            ("  - Type: processor_strptime\n    SourceKey: t\n", "processors[0].Format", "missing"),
+            ("  - Type: processor_strptime\n    Format: '%Y'\n    AdjustUTCOffset: true\n    UTCOffset: 90000\n", "processors[0]", "UTCOffset: 90000"),
+            ("  - Type: processor_strptime\n    Format: '%Y'\n    PreciseTimestampUnit: s\n", "processors[0].PreciseTimestampUnit", "ms, us or ns"),
+            ("  - Type: processor_add_fields\n", "processors[0].Fields", "missing"),
+            ("  - Type: processor_add_fields\n    Fields: {a: [1]}\n", "processors[0].Fields.a", "a string"),
+            ("  - Type: processor_grok\n", "processors[0].Match", "missing"),
+            ("  - Type: processor_grok\n    Match: ['%{NOPE:x}']\n", "processors[0]", "Match[0]: no pattern named \"NOPE\""),
+            ("  - Type: processor_grok\n    CustomPatterns: {N: '(?<=a)b'}\n    Match: ['%{N:x}']\n", "processors[0]", "look-behind"),
+        ] {
+            let e = parse(&format!("{FILE}processors:\n{body}{OUT}")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(needle), "{e}");
+        }
+    }
+
+    #[test]
+    fn documented_input_command_config_loads_with_the_default_user() {
+        // input-command.md, config 1 (User `test` does not exist here: the
+        // default, nobody, is used instead).
+        let c = parse(&format!(
+            "enable: true\ninputs:\n  - Type: input_command\n    ScriptType: shell\n    ScriptContent:\n      echo -e \"test metric commond\"\n    Environments:\n      - \"DEBUG=true\"\n    TimeoutMilliseconds: 1005\n{OUT}"
+        ))
+        .unwrap();
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-        // Defaults: (.*) into content; discard unmatched.
-        let c = parse("  - Type: processor_regex_accelerate\n").unwrap();
-        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
+        let InputConfig::Command(o) = &c.inputs[0] else {
             panic!()
         };
+        assert_eq!(o.user, "nobody");
+        assert_eq!(o.script, "echo -e \"test metric commond\"");
+        assert_eq!(o.timeout, Duration::from_millis(1005));
+        assert_eq!(o.interval, Duration::from_millis(5000));
+        assert_eq!(o.environments, vec![("DEBUG".into(), "true".into())]);
+        assert_eq!(o.cmd_path, PathBuf::from("/usr/bin/sh"));
+
+        let c = parse(&format!(
+            "inputs:\n  - Type: input_command\n    ScriptType: bash\n    ContentEncoding: Base64\n    ScriptContent: ZWNobyBoaQ==\n    IntervalMs: 100\n{OUT}"
+        ))
+        .unwrap();
+        let InputConfig::Command(o) = &c.inputs[0] else {
+            panic!()
+        };
+        assert_eq!(o.script, "echo hi");
         assert_eq!(
-            (a.regex.regex.as_str(), a.regex.keys.clone()),
-            ("(.*)", vec![CONTENT.to_owned()])
+            o.timeout,
+            Duration::from_millis(100),
+            "at most the interval"
         );
-        assert!(!a.regex.source.keep_source_on_fail);
-        // Errors name the key.
-        let e = parse("  - Type: processor_regex_accelerate\n    LogEndRegex: '(x'\n").unwrap_err();
-        assert_eq!(e.key, "processors[0].LogEndRegex");
-        let e = parse("  - Type: processor_regex_accelerate\n    SensitiveKeys: {}\n").unwrap_err();
-        assert_eq!(e.key, "processors[0].SensitiveKeys");
-        assert!(e.message.contains("processor_desensitize_native"), "{e}");
-        // A zoneless TimeFormat is parsed as UTC, with a load-time note.
-        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S'\n    EnablePreciseTimestamp: true\n").unwrap();
-        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
-            panic!()
-        };
-        assert!(a.time.is_some() && a.precise.is_some());
-        assert!(
-            c.warnings.iter().any(|w| w.contains("read as UTC")),
-            "{:?}",
-            c.warnings
-        );
-        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S+08:00'\n").unwrap();
-        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn input_command_errors_name_their_key() {
+        let base = "inputs:\n  - Type: input_command\n";
+        for (body, key, needle) in [
+            (
+                "    ScriptType: perl\n    ScriptContent: x\n",
+                "inputs[0].ScriptType",
+                "perl",
+            ),
+            (
+                "    ScriptType: bash\n",
+                "inputs[0].ScriptContent",
+                "missing",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    User: root\n",
+                "inputs[0].User",
+                "never runs scripts as root",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    User: no-such-user-q\n",
+                "inputs[0].User",
+                "no such user",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: '!!'\n    ContentEncoding: Base64\n",
+                "inputs[0].ScriptContent",
+                "Base64",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    ContentEncoding: gzip\n",
+                "inputs[0].ContentEncoding",
+                "PlainText or Base64",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    CmdPath: /no/bash\n",
+                "inputs[0].CmdPath",
+                "/no/bash",
+            ),
+            (
+                "    ScriptType: bash\n    ScriptContent: id\n    Environments: [NOEQUALS]\n",
+                "inputs[0].Environments[0]",
+                "NAME=value",
+            ),
+        ] {
+            let e = parse(&format!("{base}{body}{OUT}")).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(needle), "{e}");
+        }
+        let big = "x".repeat(MAX_SCRIPT_BYTES + 1);
+        let e = parse(&format!(
+            "{base}    ScriptType: bash\n    ScriptContent: {big}\n{OUT}"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "inputs[0].ScriptContent");
     }
 }
