@@ -42,14 +42,14 @@ fn cpu_limit_slows_a_catch_up_to_the_limit_and_loses_nothing() {
     // A 300 MB backlog, read whole at start (TailSizeKB): about 1.5 s of
     // CPU at full speed, so more than 10 s at the limit. The issue's
     // figure (1 GB at 0.2 cores) runs with LOGTAIL_TEST_CATCHUP_MB=1024
-    // LOGTAIL_TEST_CPU_limit=0.2.
+    // LOGTAIL_TEST_CPU_LIMIT=0.2.
     let env_or = |k: &str, d: f64| {
         std::env::var(k)
             .ok()
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(d)
     };
-    let limit = env_or("LOGTAIL_TEST_CPU_limit", 0.1);
+    let limit = env_or("LOGTAIL_TEST_CPU_LIMIT", 0.1);
     let mb = env_or("LOGTAIL_TEST_CATCHUP_MB", 300.0) as u64;
     let env = Env::new();
     let lines = mb * 1024 * 1024 / (LINE as u64 + 1);
