@@ -84,10 +84,10 @@ pub(crate) struct RunArgs {
     #[arg(long = "tag", value_name = "NAME=VALUE", value_parser = logtail_sdk::fleet::client::parse_tag)]
     pub(crate) tags: Vec<(String, String)>,
     /// Seconds between heartbeats.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = secs_between::<50, 3_600_000>)]
     pub(crate) heartbeat_secs: f64,
     /// Seconds between re-reads of the identity files.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = secs_between::<50, 86_400_000>)]
     pub(crate) identity_refresh_secs: f64,
     /// CPU limit in cores (default 2.0, or `cpu_usage_limit` /
     /// `LOONG_CPU_USAGE_LIMIT`): reading slows down above it, and 10
@@ -108,11 +108,11 @@ pub(crate) struct RunArgs {
     /// pauses above it (with the queues, this bounds a pipeline's memory).
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     pub max_in_flight_mb: u64,
-    /// Seconds between limit checks (30).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    /// Seconds between limit checks (30; at least 0.25).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = secs_between::<250, 3_600_000>)]
     pub(crate) limit_check_secs: f64,
-    /// How many limit checks in a row over a limit restart the worker (10).
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// How many limit checks in a row over a limit restart the worker (10; 1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) limit_checks: u32,
     /// Log filter for the agent's own log (or set RUST_LOG).
     #[arg(long, default_value = "info")]
@@ -121,11 +121,11 @@ pub(crate) struct RunArgs {
     /// rotated by size.
     #[arg(long, value_name = "FILE")]
     pub(crate) log_file: Option<PathBuf>,
-    /// Size at which the log file is rotated, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 20)]
+    /// Size at which the log file is rotated, in MiB (1 or more).
+    #[arg(long, value_name = "MIB", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub(crate) log_file_mib: u64,
-    /// How many rotated log files are kept (`.1` … `.N`).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    /// How many rotated log files are kept (`.1` … `.N`; 1 or more).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) log_file_keep: u32,
     /// Also log to stderr: `auto` (when it is a terminal), `always`, `never`.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
@@ -135,9 +135,14 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) no_supervisor: bool,
     /// Seconds a new binary must run after `upgrade` before the
-    /// supervisor keeps it (30); exiting earlier rolls it back.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    /// supervisor keeps it (30; 0.5 to 3600); exiting earlier rolls it back.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = secs_between::<500, 3_600_000>)]
     pub(crate) upgrade_probation_secs: f64,
+    /// Seconds to wait at start for another agent on the same data dir to
+    /// stop (a worker left by a killed supervisor still delivers and
+    /// writes checkpoints); then the start is refused (exit code 2).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = secs_between::<0, 3_600_000>)]
+    pub(crate) lock_wait_secs: f64,
     /// Serve `GET /status` (JSON) and `GET /metrics` (Prometheus text) on
     /// ADDR, e.g. 127.0.0.1:18689 (off by default). Without
     /// authentication: keep it on loopback or a trusted network.
@@ -150,6 +155,18 @@ pub(crate) struct RunArgs {
     /// (PID) and its restart history.
     #[arg(long, hide = true, value_name = "STATE")]
     pub(crate) adopt: Option<String>,
+}
+
+/// A number of seconds from `MIN_MS` to `MAX_MS` milliseconds: anything
+/// else (negative, NaN, infinite, out of range) stops the start with a
+/// message that gives the range, never a silent clamp.
+fn secs_between<const MIN_MS: u64, const MAX_MS: u64>(s: &str) -> Result<f64, String> {
+    let (lo, hi) = (MIN_MS as f64 / 1000.0, MAX_MS as f64 / 1000.0);
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (lo..=hi).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("must be from {lo} to {hi} seconds")),
+        Err(_) => Err(format!("not a number of seconds (from {lo} to {hi})")),
+    }
 }
 
 /// When the agent's log also goes to stderr.

@@ -186,6 +186,21 @@ fn unusable_limits_stop_the_start_and_say_why() {
     let (code, err) = start_error(&[], &[("max_bytes_per_sec", "-5")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("max_bytes_per_sec"), "{err}");
+    // Times and counts: refused with their range, never clamped (nor a
+    // panic on NaN or infinity).
+    for (flag, value) in [
+        ("--limit-check-secs", "NaN"),
+        ("--limit-check-secs", "0.1"),
+        ("--upgrade-probation-secs", "1e30"),
+        ("--heartbeat-secs", "inf"),
+        ("--limit-checks", "0"),
+        ("--log-file-mib", "0"),
+    ] {
+        let (code, err) = start_error(&[flag, value], &[]);
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        assert!(!err.contains("panicked"), "{flag} {value}: {err}");
+    }
 }
 
 /// Huge lines (8 MiB each) queue up behind a flusher held to 20 MB/s:
@@ -239,8 +254,9 @@ fn memory_over_the_limit_restarts_the_worker_and_loses_nothing() {
         .count();
     eprintln!("{restarts} restarts over the memory limit; {report:?}");
     assert!(restarts >= 1, "no restart over the memory limit:\n{log}");
+    // The supervisor says which limit (the worker wrote it down).
     assert!(
-        log.contains("memory above the limit at 3 consecutive checks"),
+        log.contains("the worker stopped over a resource limit (exit code 3): memory"),
         "{log}"
     );
     assert_eq!(report, SeqReport::default(), "{log}");
