@@ -482,6 +482,16 @@ impl Monitor {
                             tracing::info!(cpu = format!("{:.2}", sample.cpu_cores), limit = limits.cpu_cores, "CPU over the limit: slowing reading down (lines are delayed, not dropped)");
                         }
                     }
+                    // Far above the memory limit the host is at risk now:
+                    // this is looked at every tick, not at the check.
+                    if sample.rss_bytes > limits.mem_bytes().saturating_mul(5) {
+                        let cause = RestartCause::MemoryHard {
+                            rss_bytes: sample.rss_bytes,
+                        };
+                        tracing::error!("restarting: {cause}");
+                        let _ = restart.send(cause);
+                        return;
+                    }
                     let secs = now.duration_since(last_tick).as_secs_f64();
                     last_tick = now;
                     check_cpu = (check_cpu.0 + sample.cpu_cores * secs, check_cpu.1 + secs);
