@@ -23,6 +23,7 @@
 //! limit, 1 for other failures.
 
 mod cli;
+mod lock;
 mod logfile;
 mod status_cmd;
 mod status_http;
@@ -61,11 +62,41 @@ fn main() -> ExitCode {
         eprintln!("logtail-agent: {e}");
         return ExitCode::from(2);
     }
-    if args.no_supervisor || args.worker {
+    let lock_wait = std::time::Duration::from_secs_f64(args.lock_wait_secs);
+    if args.worker {
         logfile::init(&args, "the worker");
+        // The supervisor holds the data dir for us.
+        lock::keep_from_children();
+        worker::run(&args, limits)
+    } else if args.no_supervisor {
+        logfile::init(&args, "the worker");
+        let lock = match lock::acquire(&args.data_dir, lock_wait) {
+            Ok(l) => l,
+            Err(e) => return refuse(&e),
+        };
+        lock.keep_from_children();
         worker::run(&args, limits)
     } else {
         logfile::init(&args, "the supervisor");
-        supervisor::run(&args)
+        // A re-executed supervisor kept the lock across exec.
+        let lock = match args
+            .adopt
+            .as_ref()
+            .and_then(|_| lock::inherited(&args.data_dir))
+        {
+            Some(l) => l,
+            None => match lock::acquire(&args.data_dir, lock_wait) {
+                Ok(l) => l,
+                Err(e) => return refuse(&e),
+            },
+        };
+        supervisor::run(&args, lock.fd())
     }
+}
+
+/// A start refused: said on stderr and in the log, exit code 2.
+fn refuse(e: &str) -> ExitCode {
+    eprintln!("logtail-agent: {e}");
+    tracing::error!("{e}");
+    ExitCode::from(2)
 }

@@ -165,7 +165,7 @@ struct Worker {
 }
 
 /// Runs the supervisor until the worker stopped on request.
-pub(crate) fn run(args: &RunArgs) -> ExitCode {
+pub(crate) fn run(args: &RunArgs, lock_fd: std::os::fd::RawFd) -> ExitCode {
     let signals = match Signals::new([SIGTERM, SIGINT, SIGHUP]) {
         Ok(s) => s,
         Err(e) => {
@@ -183,7 +183,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let socket_path = upgrade::socket_path(&data_dir);
-    let listener = match bind(&socket_path) {
+    let mut listener = match bind(&socket_path) {
         Ok(l) => Some(l),
         Err(e) => {
             tracing::warn!(
@@ -193,7 +193,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
             None
         }
     };
-    let probation = Duration::from_secs_f64(args.upgrade_probation_secs.clamp(0.5, 3600.0));
+    let probation = Duration::from_secs_f64(args.upgrade_probation_secs);
     let mut binary = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -297,12 +297,17 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
                 let wait = backoff.after_run(ran);
+                // Over a limit: which one, as the worker wrote it.
+                let why = match (&ended, take_exit_cause(&data_dir)) {
+                    (Ended::OverLimit, Some(detail)) => format!("{ended}: {detail}"),
+                    _ => ended.to_string(),
+                };
                 tracing::warn!(
-                    "supervisor: the worker {ended} after {:.1} s; restarting it in {:.0} s",
+                    "supervisor: the worker {why} after {:.1} s; restarting it in {:.0} s",
                     ran.as_secs_f64(),
                     wait.as_secs_f64()
                 );
-                cause = Some(format!("the worker {ended}"));
+                cause = Some(format!("the worker {why}"));
                 start_at = Some(Instant::now() + wait);
             }
         }
@@ -314,7 +319,7 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
 
         if worker.is_none() && start_at.is_some_and(|t| Instant::now() >= t) {
             start_at = None;
-            match spawn_worker(&binary, &user_args, cause.take()) {
+            match spawn_worker(&binary, &user_args, cause.take(), lock_fd) {
                 Ok(pid) => {
                     tracing::info!(pid, binary = %binary.display(), "supervisor: worker started");
                     worker = Some(Worker {
@@ -361,12 +366,22 @@ pub(crate) fn run(args: &RunArgs) -> ExitCode {
                     drop(listener);
                     let _ = std::fs::remove_file(&socket_path);
                     let e = reexec(&binary, &user_args, &state);
-                    // Still here: the exec failed; keep supervising as we are.
+                    // Still here: the exec failed; this supervisor goes on
+                    // (its workers are the new binary's).
                     tracing::error!(
                         "supervisor: cannot re-execute as {}: {e}; the old supervisor goes on",
                         binary.display()
                     );
-                    return supervise_without_socket(signals, w.pid);
+                    listener = match bind(&socket_path) {
+                        Ok(l) => Some(l),
+                        Err(e) => {
+                            tracing::warn!(
+                                "supervisor: no control socket at {} ({e}); `logtail-agent upgrade` will not reach this agent",
+                                socket_path.display()
+                            );
+                            None
+                        }
+                    };
                 }
             }
         }
@@ -423,19 +438,50 @@ impl Upgrade {
     }
 }
 
+/// Where a worker stopping over a limit says which limit, for the
+/// supervisor's log line and the crash alarm of the next worker.
+fn exit_cause_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("logtail-agent.exit-cause")
+}
+
+/// Called by the worker before it exits with [`RESTART_EXIT`].
+pub(crate) fn write_exit_cause(data_dir: &Path, cause: &str) {
+    let _ = std::fs::write(exit_cause_path(data_dir), cause);
+}
+
+/// The cause the worker wrote (removed once read).
+fn take_exit_cause(data_dir: &Path) -> Option<String> {
+    let path = exit_cause_path(data_dir);
+    let s = std::fs::read_to_string(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.chars().take(300).collect())
+}
+
 fn bind(path: &Path) -> std::io::Result<UnixListener> {
     // A socket left by a supervisor that was killed: nobody answers on it.
     if std::os::unix::net::UnixStream::connect(path).is_err() {
         let _ = std::fs::remove_file(path);
     }
     let l = UnixListener::bind(path)?;
+    // Whoever can connect can make the supervisor run a binary: only our
+    // user (and root).
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     l.set_nonblocking(true)?;
     Ok(l)
 }
 
-fn spawn_worker(binary: &Path, args: &[OsString], cause: Option<String>) -> std::io::Result<i32> {
+fn spawn_worker(
+    binary: &Path,
+    args: &[OsString],
+    cause: Option<String>,
+    lock_fd: std::os::fd::RawFd,
+) -> std::io::Result<i32> {
     let mut cmd = Command::new(binary);
     cmd.args(args).arg("--worker");
+    // The worker inherits the data dir's lock (not close-on-exec) and
+    // keeps it from its own children.
+    cmd.env(crate::lock::FD_ENV, lock_fd.to_string());
     cmd.env("LOGTAIL_SUPERVISOR_PID", std::process::id().to_string());
     match cause {
         Some(c) => cmd.env("LOGTAIL_RESTART_CAUSE", c),
@@ -474,23 +520,6 @@ fn reexec(binary: &Path, args: &[OsString], state: &str) -> std::io::Error {
     // outlive the call; the array ends with a null pointer.
     unsafe { libc::execv(prog.as_ptr(), ptrs.as_ptr()) };
     std::io::Error::last_os_error()
-}
-
-/// After a failed re-exec: pass signals on and wait for the worker.
-fn supervise_without_socket(mut signals: Signals, pid: i32) -> ExitCode {
-    loop {
-        for sig in signals.pending() {
-            // SAFETY: kill(2) on our own child.
-            unsafe { libc::kill(pid, sig) };
-        }
-        let mut status = 0;
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid || r < 0 {
-            return ExitCode::SUCCESS;
-        }
-        std::thread::sleep(TICK);
-    }
 }
 
 #[cfg(test)]

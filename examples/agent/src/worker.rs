@@ -6,6 +6,8 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -41,8 +43,8 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     options.config_dir = args.config_dir.clone();
     options.config_servers = args.config_servers.clone();
     options.tags = args.tags.clone();
-    options.heartbeat_interval = Duration::from_secs_f64(args.heartbeat_secs.max(0.05));
-    options.identity_refresh = Duration::from_secs_f64(args.identity_refresh_secs.max(0.05));
+    options.heartbeat_interval = Duration::from_secs_f64(args.heartbeat_secs);
+    options.identity_refresh = Duration::from_secs_f64(args.identity_refresh_secs);
     options.identity = IdentitySources {
         user_defined_id_file: args.user_defined_id_file.clone(),
         users_dir: args.users_dir.clone(),
@@ -85,6 +87,10 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     let (control_tx, control) = crossbeam_channel::unbounded();
     let control_tx_for_monitor = control_tx.clone();
     let signal_handle = signals.handle();
+    // A stop asked for by a signal ends with 0, even if a limit check
+    // fired while the pipelines were delivering.
+    let stop_requested = Arc::new(AtomicBool::new(false));
+    let stop_requested_by_signal = Arc::clone(&stop_requested);
     let signal_thread = std::thread::spawn(move || {
         let mut signals = signals;
         for s in signals.forever() {
@@ -93,6 +99,7 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
                 Control::Reload
             } else {
                 tracing::info!(signal = s, "stopping");
+                stop_requested_by_signal.store(true, Ordering::SeqCst);
                 Control::Stop
             };
             if control_tx.send(c).is_err() {
@@ -115,6 +122,34 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     if let Some(m) = &status {
         options.report = Some(m.handle().fleet_report_provider());
     }
+    // Bound before the pipelines start, so that a taken address stops a
+    // first start before anything was read. A worker restarted by the
+    // supervisor goes on without it instead: collecting matters more than
+    // the endpoint, and exit 2 would stop the whole agent.
+    let restarted = std::env::var_os("LOGTAIL_RESTART_CAUSE").is_some();
+    let mut status_server = None;
+    if let (Some(addr), Some(m)) = (&args.status_listen, &status) {
+        match crate::status_http::StatusServer::start(addr, m.handle()) {
+            Ok(s) => {
+                tracing::info!("serving /status and /metrics on http://{}", s.addr());
+                if !s.addr().ip().is_loopback() {
+                    tracing::warn!(
+                        "--status-listen {addr} is not loopback: /status and /metrics have no authentication; keep them on a trusted network"
+                    );
+                }
+                status_server = Some(s);
+            }
+            Err(e) if restarted => {
+                tracing::error!(
+                    "--status-listen {addr}: {e}; running without /status and /metrics"
+                );
+            }
+            Err(e) => {
+                eprintln!("logtail-agent: --status-listen {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut running = match Agent::start(options) {
         Ok(a) => a,
         Err(e) => {
@@ -122,27 +157,13 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut status_server = None;
-    if let (Some(addr), Some(m)) = (&args.status_listen, &status) {
-        match crate::status_http::StatusServer::start(addr, m.handle()) {
-            Ok(s) => {
-                tracing::info!("serving /status and /metrics on http://{}", s.addr());
-                status_server = Some(s);
-            }
-            Err(e) => {
-                eprintln!("logtail-agent: --status-listen {addr}: {e}");
-                running.stop();
-                return ExitCode::from(2);
-            }
-        }
-    }
     tracing::info!(pipelines = running.pipelines().len(), data_dir = %running.data_dir().display(), cpu_limit = limits.cpu_cores, mem_limit_mb = limits.mem_mb, max_send_rate = limits.max_send_rate, "logtail-agent started");
     // Over a limit for too long: stop as on SIGTERM (deliver, checkpoint),
     // then exit with RESTART_EXIT for whoever restarts the agent.
     let (restart_tx, restart_rx) = crossbeam_channel::bounded(1);
     let rule = RestartRule::new(
         args.limit_checks,
-        Duration::from_secs_f64(args.limit_check_secs.max(0.25)),
+        Duration::from_secs_f64(args.limit_check_secs),
     );
     let monitor = match Monitor::start(limits, read_gate, rule, restart_tx) {
         Ok(m) => Some(m),
@@ -162,11 +183,15 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     running.run(&control);
 
     drop(stop_demo);
+    drop(monitor);
     running.stop();
     drop(status_server);
     drop(status);
-    drop(monitor);
-    let restart = restart_watch.join().ok().flatten();
+    let restart = restart_watch
+        .join()
+        .ok()
+        .flatten()
+        .filter(|_| !stop_requested.load(Ordering::SeqCst));
     signal_handle.close();
     let _ = signal_thread.join();
     if let Some(t) = demo_writer {
@@ -174,6 +199,8 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     }
     if let Some(cause) = restart {
         tracing::warn!("stopped for a restart: {cause}");
+        // The supervisor reads why, for its log line and the crash alarm.
+        crate::supervisor::write_exit_cause(&args.data_dir, &cause.to_string());
         return ExitCode::from(RESTART_EXIT);
     }
     tracing::info!("stopped");
@@ -234,8 +261,23 @@ fn supervised_by_parent() {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
         // The supervisor may have died before the prctl: then we were
         // re-parented already and no signal will come.
-        if libc::getppid() == 1 {
+        if !parent_is_supervisor() {
             libc::raise(libc::SIGTERM);
         }
+    }
+}
+
+/// Whether our parent is still the supervisor that started us (it passes
+/// its pid in `LOGTAIL_SUPERVISOR_PID`; without it, whether we have not
+/// been re-parented to init). A container's reaper (tini) need not be pid 1.
+fn parent_is_supervisor() -> bool {
+    // SAFETY: getppid takes no arguments and cannot fail.
+    let parent = unsafe { libc::getppid() };
+    match std::env::var("LOGTAIL_SUPERVISOR_PID")
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    {
+        Some(pid) => parent == pid,
+        None => parent != 1,
     }
 }

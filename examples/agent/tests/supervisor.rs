@@ -154,6 +154,57 @@ fn a_killed_supervisor_stops_its_worker_gracefully() {
     );
 }
 
+/// One agent per data dir: a second one waits for the first, then refuses
+/// (exit 2) naming the pid that holds it; once a killed supervisor's
+/// worker has finished its graceful stop, a new agent starts there.
+#[test]
+fn a_second_agent_on_the_same_data_dir_waits_then_refuses() {
+    let env = Env::new();
+    env.write_config(&["app.log"], "");
+    let mut first = supervised(&env, &[]);
+    let worker = wait_worker(&first, None, Duration::from_secs(5))
+        .expect("worker")
+        .0;
+    let t0 = Instant::now();
+    let out = Command::new(AGENT)
+        .arg("--config")
+        .arg(&env.config)
+        .arg("--data-dir")
+        .arg(&env.data)
+        .args(["--no-supervisor", "--lock-wait-secs", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("another logtail-agent (pid {})", first.pid()))
+            && err.contains("--data-dir"),
+        "{err}"
+    );
+    assert!(t0.elapsed() >= Duration::from_secs(1), "did not wait");
+    assert!(alive(worker), "the first agent's worker went away");
+    // The supervisor is killed: its worker stops gracefully, still holding
+    // the data dir; the next agent starts once it has gone.
+    first.kill();
+    let mut next = Agent::spawn(
+        AGENT,
+        &[&env.config],
+        &env.data,
+        &["--lock-wait-secs", "30"],
+    );
+    next.wait_started();
+    assert!(
+        wait_until(Duration::from_secs(2), || !alive(worker)),
+        "the new agent started while worker {worker} still ran"
+    );
+    assert!(
+        first.stderr().contains("logtail_agent::worker: stopped"),
+        "{}",
+        first.stderr()
+    );
+    next.terminate();
+}
+
 /// A copy of the agent binary at `dir/name` (an "upgrade" to the same code
 /// in another file: what the supervisor runs is told by /proc/PID/exe).
 fn copy_binary(dir: &Path, name: &str) -> PathBuf {
