@@ -1884,11 +1884,15 @@ impl Input for FileInput {
         }
         let now = self.opts.clock.now();
         self.persist(now, true)?;
-        tracing::info!(
-            "pipeline {}: input_file: {}",
-            self.opts.config_name,
-            self.stats()
-        );
+        // With batches still out, the pipeline settles again (timeout zero)
+        // once its sinks have stopped: the totals are told once, at the end.
+        if self.in_flight() == 0 || timeout.is_zero() {
+            tracing::info!(
+                "pipeline {}: input_file: {}",
+                self.opts.config_name,
+                self.stats()
+            );
+        }
         Ok(self.in_flight())
     }
 }
