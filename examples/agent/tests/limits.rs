@@ -186,6 +186,24 @@ fn unusable_limits_stop_the_start_and_say_why() {
     let (code, err) = start_error(&[], &[("max_bytes_per_sec", "-5")]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("max_bytes_per_sec"), "{err}");
+    // Both of LoongCollector's forms are read…
+    let (code, err) = start_error(&[], &[("LOONG_CPU_USAGE_LIMIT", "0.01")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("LOONG_CPU_USAGE_LIMIT: 0.01 is out of range"),
+        "{err}"
+    );
+    // …and a flag wins: with --cpu-limit given, the unusable variable is
+    // not even looked at (the start fails on the memory flag instead).
+    let (code, err) = start_error(
+        &["--cpu-limit", "0.5", "--mem-limit", "1"],
+        &[("cpu_usage_limit", "lots")],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--mem-limit: 1 is out of range") && !err.contains("cpu_usage_limit"),
+        "{err}"
+    );
     // Times and counts: refused with their range, never clamped (nor a
     // panic on NaN or infinity).
     for (flag, value) in [
