@@ -116,6 +116,13 @@ impl Backoff {
 /// An upgrade in progress.
 #[derive(Debug)]
 enum Upgrade {
+    /// `NEW --version` runs on a thread of its own (up to 10 s), so that
+    /// supervision goes on meanwhile.
+    Checking {
+        new: PathBuf,
+        reply: upgrade::Reply,
+        result: crossbeam_channel::Receiver<Result<String, String>>,
+    },
     /// The old worker was asked to stop; the new one starts when it has.
     Stopping {
         new: PathBuf,
@@ -281,6 +288,9 @@ pub(crate) fn run(args: &RunArgs, lock_fd: std::os::fd::RawFd) -> ExitCode {
                         start_at = Some(Instant::now());
                         continue;
                     }
+                    // A worker ending while NEW is checked: restarted as
+                    // usual; the check goes on.
+                    Some(c @ Upgrade::Checking { .. }) if !stopping => upgrading = Some(c),
                     Some(u) => u.abandon("the agent is stopping"),
                     None => {}
                 }
@@ -388,38 +398,59 @@ pub(crate) fn run(args: &RunArgs, lock_fd: std::os::fd::RawFd) -> ExitCode {
 
         if upgrading.is_none() && !stopping {
             if let Some(l) = &listener {
-                if let Some((req, reply)) = upgrade::accept(l) {
-                    match req {
-                        Request::Upgrade(new) => match upgrade::check_binary(&new) {
-                            Err(e) => reply.finish(false, &format!("refused: {e}")),
-                            Ok(version) => {
-                                reply.say(&format!(
-                                    "{} answers {version:?}; stopping the worker",
-                                    new.display()
-                                ));
-                                tracing::info!(
-                                    "upgrade to {} ({version}) requested",
-                                    new.display()
-                                );
-                                let old = binary.clone();
-                                match &worker {
-                                    Some(w) => {
-                                        // SAFETY: kill(2) on our own child.
-                                        unsafe { libc::kill(w.pid, libc::SIGTERM) };
-                                        upgrading = Some(Upgrade::Stopping { new, old, reply });
-                                    }
-                                    None => {
-                                        binary = new;
-                                        upgrading = Some(Upgrade::Probation {
-                                            old,
-                                            until: Instant::now() + probation,
-                                            reply,
-                                        });
-                                        start_at = Some(Instant::now());
-                                    }
-                                }
+                if let Some((Request::Upgrade(new), reply)) = upgrade::accept(l) {
+                    let (tx, result) = crossbeam_channel::bounded(1);
+                    let check = new.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("upgrade-check".into())
+                        .spawn(move || {
+                            let _ = tx.send(upgrade::check_binary(&check));
+                        });
+                    match spawned {
+                        Ok(_) => upgrading = Some(Upgrade::Checking { new, reply, result }),
+                        Err(e) => reply.finish(false, &format!("refused: cannot check it: {e}")),
+                    }
+                }
+            }
+        }
+
+        if let Some(Upgrade::Checking { result, .. }) = &upgrading {
+            let checked = match result.try_recv() {
+                Ok(r) => Some(r),
+                Err(crossbeam_channel::TryRecvError::Empty) => None,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    Some(Err("the check ended without an answer".to_string()))
+                }
+            };
+            // Taken only once answered: until then the state stays.
+            if let Some((checked, Some(Upgrade::Checking { new, reply, .. }))) =
+                checked.map(|c| (c, upgrading.take()))
+            {
+                match checked {
+                    Err(e) => reply.finish(false, &format!("refused: {e}")),
+                    Ok(version) => {
+                        reply.say(&format!(
+                            "{} answers {version:?}; stopping the worker",
+                            new.display()
+                        ));
+                        tracing::info!("upgrade to {} ({version}) requested", new.display());
+                        let old = binary.clone();
+                        match &worker {
+                            Some(w) => {
+                                // SAFETY: kill(2) on our own child.
+                                unsafe { libc::kill(w.pid, libc::SIGTERM) };
+                                upgrading = Some(Upgrade::Stopping { new, old, reply });
                             }
-                        },
+                            None => {
+                                binary = new;
+                                upgrading = Some(Upgrade::Probation {
+                                    old,
+                                    until: Instant::now() + probation,
+                                    reply,
+                                });
+                                start_at = Some(Instant::now());
+                            }
+                        }
                     }
                 }
             }
@@ -432,7 +463,9 @@ pub(crate) fn run(args: &RunArgs, lock_fd: std::os::fd::RawFd) -> ExitCode {
 impl Upgrade {
     fn abandon(self, why: &str) {
         let reply = match self {
-            Upgrade::Stopping { reply, .. } | Upgrade::Probation { reply, .. } => reply,
+            Upgrade::Checking { reply, .. }
+            | Upgrade::Stopping { reply, .. }
+            | Upgrade::Probation { reply, .. } => reply,
         };
         reply.finish(false, &format!("abandoned: {why}"));
     }
