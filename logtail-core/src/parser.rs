@@ -5,7 +5,7 @@
 //! never lose an event silently: a line it cannot parse is kept as it was and
 //! counted.
 
-use crate::process::{DropReason, ParserStats};
+use crate::process::{DropKind, DropReason, FailureKind, ParserStats, StatsPart};
 use crate::EventBatch;
 
 /// One processing step of a pipeline.
@@ -62,5 +62,29 @@ pub trait Parser: Send {
     /// that never drops.
     fn drop_reason(&self) -> Option<DropReason> {
         None
+    }
+
+    /// What the events counted in [`ParserStats::failed`] are, for the
+    /// alarm the agent raises: a parse failure unless the step says
+    /// otherwise (a regex that did not match, a time that did not parse).
+    fn failure_kind(&self) -> FailureKind {
+        FailureKind::ParseLog
+    }
+
+    /// Why the events counted in [`ParserStats::dropped`] were dropped:
+    /// discarded parse failures unless the step says otherwise.
+    fn drop_kind(&self) -> DropKind {
+        DropKind::ParseFail
+    }
+
+    /// [`Parser::stats`] split by kind of failure and drop; the parts'
+    /// failed and dropped counts add up to it. One part with [`Parser::failure_kind`] and
+    /// [`Parser::drop_kind`] unless the step is made of several.
+    fn stats_parts(&self) -> Vec<StatsPart> {
+        vec![StatsPart::new(
+            self.failure_kind(),
+            self.drop_kind(),
+            self.stats(),
+        )]
     }
 }

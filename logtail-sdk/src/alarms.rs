@@ -42,7 +42,7 @@ pub enum AlarmType {
     DiscardData,
     /// `READ_LOG_DELAY_ALARM` (10): a file more than 200 MiB behind for 60 s.
     ReadLogDelay,
-    /// `REGEX_MATCH_ALARM` (18): `processor_parse_regex_native` did not match.
+    /// `REGEX_MATCH_ALARM` (18): a regex processor did not match.
     RegexMatch,
     /// `CATEGORY_CONFIG_ALARM` (23): a pipeline config failed to load or start.
     CategoryConfig,
@@ -50,7 +50,7 @@ pub enum AlarmType {
     SplitLogFail,
     /// `SEND_DATA_FAIL_ALARM` (29): a flusher failed to send (retried).
     SendDataFail,
-    /// `PARSE_TIME_FAIL_ALARM` (30): `processor_parse_timestamp_native` failed.
+    /// `PARSE_TIME_FAIL_ALARM` (30): a time did not parse.
     ParseTimeFail,
     /// `OUTDATED_LOG_ALARM` (31): events dropped outside the time window.
     OutdatedLog,
@@ -222,6 +222,18 @@ impl Alarms {
                 }
             }
         }
+        // A new window: first forget the windows that closed (or whose
+        // alarm left the history), so that the map holds the open ones
+        // only and does not grow as configs come and go.
+        let window = ALARM_WINDOW.as_secs();
+        let Inner { history, open, .. } = &mut *inner;
+        let first = history.front().map_or(0, |a| a.seq);
+        open.retain(|_, seq| {
+            usize::try_from(seq.saturating_sub(first))
+                .ok()
+                .and_then(|i| history.get(i))
+                .is_some_and(|a| a.seq == *seq && now < a.first_seen_unix.saturating_add(window))
+        });
         inner.next_seq += 1;
         let seq = inner.next_seq;
         inner.history.push_back(Alarm {
@@ -315,6 +327,25 @@ mod tests {
         // The open window of a dropped alarm starts anew.
         a.raise_at(AlarmType::SendDataFail, "c0", "m", 1, 6);
         assert_eq!(a.recent().last().map(|x| x.count), Some(1));
+    }
+
+    #[test]
+    fn closed_windows_leave_the_open_map() {
+        let a = Alarms::default();
+        for i in 0..100 {
+            a.raise_at(AlarmType::ParseLogFail, &format!("c{i}"), "m", 1, 1000);
+        }
+        assert_eq!(a.lock().open.len(), 100);
+        // The configs are gone; once their windows closed, the next new
+        // window leaves only itself open.
+        a.raise_at(AlarmType::ParseLogFail, "new", "m", 1, 1000 + 30);
+        assert_eq!(a.lock().open.len(), 1);
+        // An open window stays, and keeps aggregating.
+        a.raise_at(AlarmType::RegexMatch, "new", "m", 1, 1031);
+        a.raise_at(AlarmType::ParseLogFail, "new", "m", 2, 1032);
+        assert_eq!(a.lock().open.len(), 2);
+        assert_eq!(a.recent().last().map(|x| x.count), Some(1));
+        assert_eq!(a.recent()[100].count, 3);
     }
 
     #[test]

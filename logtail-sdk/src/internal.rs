@@ -300,6 +300,7 @@ impl InternalMetricsInput {
                         "process_events_out_total": p.events_out,
                         "process_parse_failures_total": p.parse_failures,
                         "discarded_events_total": p.discarded.values().sum::<u64>(),
+                        "input_decode_replaced_total": p.input.decode_replaced,
                     }),
                 );
             }

@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use logtail_core::file::{FileInputStats, FileProgress};
-use logtail_core::process::ParserStats;
+use logtail_core::process::{DropKind, ParserStats, StatsPart};
+use logtail_core::Parser;
 
 use crate::sinks::sls::StatsHandle;
 
@@ -228,41 +229,70 @@ pub struct ProcessorSnapshot {
     pub dropped: u64,
     /// Why it drops, as the `reason` label of
     /// `logtail_discarded_events_total` (`time_window`, `filter`,
-    /// `parse_fail`).
+    /// `parse_fail`, `multiline_unmatched`): the reason of most of its
+    /// drops, as the processor declares it.
     pub drop_reason: &'static str,
+    /// Its drops by reason (a processor made of several steps,
+    /// `processor_regex_accelerate`, may drop for several).
+    pub discarded: BTreeMap<&'static str, u64>,
+    /// Its counters by kind of failure and drop.
+    #[serde(skip)]
+    pub parts: Vec<StatsPart>,
 }
 
 impl ProcessorSnapshot {
-    /// The counters of the processor `name`.
-    pub fn of(name: &str, stats: ParserStats) -> Self {
+    /// The counters of `parser`, with the kinds of failures and drops it
+    /// declares ([`Parser::stats_parts`]).
+    pub fn of(parser: &dyn Parser) -> Self {
+        Self::from_parts(parser.name(), parser.stats(), parser.stats_parts())
+    }
+
+    /// The counters `stats` of the processor `name`, split into `parts`.
+    pub fn from_parts(name: &str, stats: ParserStats, parts: Vec<StatsPart>) -> Self {
+        let mut discarded: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for p in &parts {
+            if p.stats.dropped > 0 {
+                *discarded.entry(drop_reason_label(p.drop)).or_default() += p.stats.dropped;
+            }
+        }
+        let drop_reason = discarded
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(r, _)| *r)
+            .or_else(|| parts.first().map(|p| drop_reason_label(p.drop)))
+            .unwrap_or("parse_fail");
         ProcessorSnapshot {
             name: name.to_owned(),
             processed: stats.processed,
             failed: stats.failed,
             dropped: stats.dropped,
-            drop_reason: drop_reason_label(name),
+            drop_reason,
+            discarded,
+            parts,
         }
     }
 }
 
-/// The `reason` labels of `logtail_discarded_events_total`.
-pub const DISCARD_REASONS: [&str; 6] = [
+/// The `reason` labels of `logtail_discarded_events_total`. (Sequences
+/// of invalid UTF-8 replaced by U+FFFD drop no event: they are counted
+/// apart, as `logtail_input_decode_replaced_total`.)
+pub const DISCARD_REASONS: [&str; 5] = [
     "time_window",
     "filter",
     "parse_fail",
     "long_line",
     "multiline_unmatched",
-    "decode",
 ];
 
-/// The `reason` label of the events a processor drops.
-pub fn drop_reason_label(processor: &str) -> &'static str {
-    if processor.starts_with("processor_parse_timestamp") {
-        "time_window"
-    } else if processor.starts_with("processor_filter") {
-        "filter"
-    } else {
-        "parse_fail"
+/// The `reason` label of the events a processor drops for `kind`: events
+/// that could not be split (`processor_split_log_regex`) count as
+/// `multiline_unmatched`, as lines that belong to no multi-line record.
+pub fn drop_reason_label(kind: DropKind) -> &'static str {
+    match kind {
+        DropKind::TimeWindow => "time_window",
+        DropKind::Filter => "filter",
+        DropKind::Split => "multiline_unmatched",
+        _ => "parse_fail",
     }
 }
 
@@ -337,11 +367,12 @@ impl PipelineMetrics {
         let mut discarded: BTreeMap<&'static str, u64> =
             DISCARD_REASONS.iter().map(|r| (*r, 0)).collect();
         for p in &processors {
-            *discarded.entry(p.drop_reason).or_default() += p.dropped;
+            for (reason, n) in &p.discarded {
+                *discarded.entry(reason).or_default() += n;
+            }
         }
         *discarded.entry("long_line").or_default() += i.long_lines_truncated.get();
         *discarded.entry("multiline_unmatched").or_default() += i.multiline_discarded_lines.get();
-        *discarded.entry("decode").or_default() += i.decode_replacements.get();
         PipelineSnapshot {
             name: self.name.clone(),
             started_unix: self.started_unix,
@@ -356,6 +387,8 @@ impl PipelineMetrics {
                 io_errors: i.io_errors.get(),
                 long_line_pieces: i.long_line_pieces.get(),
                 multiline_unmatched_lines: i.multiline_unmatched_lines.get(),
+                multiline_discarded_lines: i.multiline_discarded_lines.get(),
+                decode_replaced: i.decode_replacements.get(),
                 truncations: i.truncations.get(),
                 queue_full: i.queue_full.get(),
             },
@@ -394,6 +427,12 @@ pub struct InputSnapshot {
     pub long_line_pieces: u64,
     /// Multiline lines emitted alone.
     pub multiline_unmatched_lines: u64,
+    /// Multiline lines that belonged to no event, dropped (counted in
+    /// `discarded` as `multiline_unmatched` too).
+    pub multiline_discarded_lines: u64,
+    /// Sequences of invalid bytes replaced by U+FFFD (`FileEncoding`):
+    /// the events are altered, not dropped, so this is not in `discarded`.
+    pub decode_replaced: u64,
     /// Truncations detected.
     pub truncations: u64,
     /// Emits that found the queue to the processors full.
@@ -420,8 +459,9 @@ pub struct PipelineSnapshot {
     pub parse_failures: u64,
     /// Each processor's counters, in order.
     pub processors: Vec<ProcessorSnapshot>,
-    /// Events dropped (or, for `decode`, altered) by reason: `time_window`,
-    /// `filter`, `parse_fail`, `long_line`, `multiline_unmatched`, `decode`.
+    /// Events dropped by reason: `time_window`, `filter`, `parse_fail`,
+    /// `long_line`, `multiline_unmatched` (replaced invalid bytes alter
+    /// events without dropping them: see [`InputSnapshot::decode_replaced`]).
     pub discarded: BTreeMap<&'static str, u64>,
     /// Each sink's counters, in `flushers` order.
     pub sinks: Vec<SinkSnapshot>,
@@ -550,17 +590,25 @@ mod tests {
         st.processed = 10;
         st.dropped = 4;
         st.failed = 2;
+        let part = |d| StatsPart::new(Default::default(), d, st);
         m.set_processors(vec![
-            ProcessorSnapshot::of("processor_parse_timestamp_native", st),
-            ProcessorSnapshot::of("processor_filter_regex_native", st),
+            ProcessorSnapshot::from_parts("a", st, vec![part(DropKind::TimeWindow)]),
+            ProcessorSnapshot::from_parts("b", st, vec![part(DropKind::Filter)]),
+            ProcessorSnapshot::from_parts("c", st, vec![part(DropKind::Split)]),
         ]);
         m.input.long_lines_truncated.add(1);
+        m.input.decode_replacements.add(5);
         let s = m.snapshot();
         assert_eq!(s.input.behind_bytes, 60);
         assert_eq!(s.discarded["time_window"], 4);
         assert_eq!(s.discarded["filter"], 4);
+        assert_eq!(s.discarded["multiline_unmatched"], 4);
         assert_eq!(s.discarded["long_line"], 1);
-        assert_eq!(s.parse_failures, 4);
+        assert_eq!(s.parse_failures, 6);
+        // Replaced bytes alter events, they drop none.
+        assert!(!s.discarded.contains_key("decode"));
+        assert_eq!(s.input.decode_replaced, 5);
+        assert_eq!(s.discarded.values().sum::<u64>(), 13);
     }
 
     #[test]

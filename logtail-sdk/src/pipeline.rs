@@ -20,6 +20,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use logtail_core::checkpoint::{FileCheckpoint, Recovery};
 use logtail_core::file::{self, FileInput};
 use logtail_core::input::InputError;
+use logtail_core::process::{DropKind, FailureKind};
 use logtail_core::{Closed, Emit, EventBatch, Input, Parser, Progress, Sink};
 
 use crate::alarms::AlarmType;
@@ -742,8 +743,7 @@ fn run_process(
     metrics: &PipelineMetrics,
 ) {
     let mut drops = DropReports::new(parsers.len());
-    let mut failed: Vec<u64> = vec![0; parsers.len()];
-    let mut dropped: Vec<u64> = vec![0; parsers.len()];
+    let mut seen: Vec<Vec<(u64, u64)>> = Vec::new();
     let mut published = Instant::now();
     for mut batch in rx.iter() {
         for p in parsers.iter_mut() {
@@ -752,7 +752,7 @@ fn run_process(
         drops.check(name, parsers, Instant::now());
         metrics.batches_processed.add(1);
         metrics.events_out.add(batch.events.len() as u64);
-        raise_processor_alarms(name, parsers, &batch, &mut failed, &mut dropped);
+        raise_processor_alarms(name, parsers, &batch, &mut seen);
         // The processors' counters: at most every 100 ms under load, and
         // whenever the queue runs dry (so that an idle pipeline shows all).
         if rx.is_empty() || published.elapsed() >= Duration::from_millis(100) {
@@ -794,7 +794,7 @@ fn publish_processors(parsers: &[Box<dyn Parser>], metrics: &PipelineMetrics) {
     metrics.set_processors(
         parsers
             .iter()
-            .map(|p| ProcessorSnapshot::of(p.name(), p.stats()))
+            .map(|p| ProcessorSnapshot::of(p.as_ref()))
             .collect(),
     );
 }
@@ -814,58 +814,87 @@ fn send_counted(
     }
 }
 
-/// Raises the alarm of each processor's new parse failures
-/// (`REGEX_MATCH_ALARM` for regex, `PARSE_TIME_FAIL_ALARM` for time,
-/// `PARSE_LOG_FAIL_ALARM` for the others) and of events dropped outside
-/// the time window (`OUTDATED_LOG_ALARM`), one occurrence per event.
+/// The alarm of the failures a processor declares ([`Parser::failure_kind`]):
+/// `REGEX_MATCH_ALARM` for a regex that did not match,
+/// `PARSE_TIME_FAIL_ALARM` for a time that did not parse,
+/// `PARSE_LOG_FAIL_ALARM` for the others.
+pub fn failure_alarm(kind: FailureKind) -> AlarmType {
+    match kind {
+        FailureKind::RegexMatch => AlarmType::RegexMatch,
+        FailureKind::ParseTime => AlarmType::ParseTimeFail,
+        _ => AlarmType::ParseLogFail,
+    }
+}
+
+/// The alarm of the drops a processor declares ([`Parser::drop_kind`]):
+/// `OUTDATED_LOG_ALARM` outside the time window, `SPLIT_LOG_FAIL_ALARM` for
+/// events that could not be split; none for filtered events and for
+/// discarded failures (their failure raised one already).
+pub fn drop_alarm(kind: DropKind) -> Option<AlarmType> {
+    match kind {
+        DropKind::TimeWindow => Some(AlarmType::OutdatedLog),
+        DropKind::Split => Some(AlarmType::SplitLogFail),
+        _ => None,
+    }
+}
+
+/// Raises the alarms of each processor's new failures and drops, of the
+/// kinds each declares ([`Parser::stats_parts`]; see [`failure_alarm`] and
+/// [`drop_alarm`]), one occurrence per event. `seen` holds, per processor
+/// and part, the failed and dropped counts already raised.
 fn raise_processor_alarms(
     pipeline: &str,
     parsers: &[Box<dyn Parser>],
     batch: &EventBatch,
-    failed: &mut [u64],
-    dropped: &mut [u64],
+    seen: &mut Vec<Vec<(u64, u64)>>,
 ) {
-    for (i, p) in parsers.iter().enumerate() {
-        let stats = p.stats();
-        let (Some(f), Some(d)) = (failed.get_mut(i), dropped.get_mut(i)) else {
-            continue;
-        };
+    seen.resize_with(parsers.len(), Vec::new);
+    for (i, (p, seen)) in parsers.iter().zip(seen.iter_mut()).enumerate() {
+        let parts = p.stats_parts();
+        seen.resize(parts.len(), (0, 0));
         let name = p.name();
-        if stats.failed > *f {
-            let kind = if name.starts_with("processor_parse_regex") {
-                AlarmType::RegexMatch
-            } else if name.starts_with("processor_parse_timestamp") {
-                AlarmType::ParseTimeFail
-            } else {
-                AlarmType::ParseLogFail
-            };
-            let n = stats.failed - *f;
-            crate::alarms::global().raise_n(
-                kind,
-                pipeline,
-                &format!(
-                    "processors[{i}] {name}: {n} {} of {} failed to parse",
-                    events(n),
-                    batch.source.path.display()
-                ),
-                n,
-            );
+        for (part, (f, d)) in parts.iter().zip(seen.iter_mut()) {
+            let stats = part.stats;
+            if stats.failed > *f {
+                let n = stats.failed - *f;
+                let what = match part.failure {
+                    FailureKind::RegexMatch => "did not match",
+                    FailureKind::ParseTime => "had a time that failed to parse",
+                    _ => "failed to parse",
+                };
+                crate::alarms::global().raise_n(
+                    failure_alarm(part.failure),
+                    pipeline,
+                    &format!(
+                        "processors[{i}] {name}: {n} {} of {} {what}",
+                        events(n),
+                        batch.source.path.display()
+                    ),
+                    n,
+                );
+            }
+            if stats.dropped > *d {
+                if let Some(kind) = drop_alarm(part.drop) {
+                    let n = stats.dropped - *d;
+                    let why = match part.drop {
+                        DropKind::TimeWindow => "dropped outside the time window",
+                        _ => "dropped: they could not be split",
+                    };
+                    crate::alarms::global().raise_n(
+                        kind,
+                        pipeline,
+                        &format!(
+                            "processors[{i}] {name}: {n} {} of {} {why}",
+                            events(n),
+                            batch.source.path.display()
+                        ),
+                        n,
+                    );
+                }
+            }
+            *f = stats.failed;
+            *d = stats.dropped;
         }
-        if stats.dropped > *d && name.starts_with("processor_parse_timestamp") {
-            let n = stats.dropped - *d;
-            crate::alarms::global().raise_n(
-                AlarmType::OutdatedLog,
-                pipeline,
-                &format!(
-                    "processors[{i}] {name}: {n} {} of {} dropped outside the time window",
-                    events(n),
-                    batch.source.path.display()
-                ),
-                n,
-            );
-        }
-        *f = stats.failed;
-        *d = stats.dropped;
     }
 }
 
@@ -1204,6 +1233,134 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
         assert_eq!(report.error, None);
         assert_eq!(delivered.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    /// Runs `lines` through the processors of `yaml` as the processing
+    /// stage does, raising their alarms for the pipeline `name`; returns
+    /// the alarms of that pipeline (type, count, message) and the
+    /// processors' snapshots.
+    fn alarms_of(
+        name: &str,
+        yaml: &str,
+        lines: &[&str],
+    ) -> (Vec<(String, u64, String)>, Vec<ProcessorSnapshot>) {
+        let text = format!(
+            "inputs:\n  - Type: input_file\n    FilePaths: [/tmp/{name}.log]\nprocessors:\n{yaml}flushers:\n  - Type: flusher_blackhole\n"
+        );
+        let cfg = PipelineConfig::parse(name, "test", &text, false).unwrap();
+        let mut parsers = Pipeline::build_processors(&cfg).unwrap();
+        let mut batch = EventBatch {
+            source: Arc::new(logtail_core::SourceTags {
+                path: format!("/tmp/{name}.log").into(),
+                dev: 0,
+                inode: 0,
+                config: Arc::from(name),
+            }),
+            events: lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    logtail_core::Event::line(
+                        bytes::Bytes::from(l.to_string()),
+                        i as u64,
+                        logtail_core::Timestamp::now(),
+                    )
+                })
+                .collect(),
+            bytes: 0,
+            ack: logtail_core::AckToken::detached(),
+        };
+        for p in parsers.iter_mut() {
+            p.process(&mut batch);
+        }
+        let mut seen = Vec::new();
+        raise_processor_alarms(name, &parsers, &batch, &mut seen);
+        let alarms = crate::alarms::global()
+            .recent()
+            .into_iter()
+            .filter(|a| a.config == name)
+            .map(|a| (a.alarm_type.to_owned(), a.count, a.message))
+            .collect();
+        let snaps = parsers
+            .iter()
+            .map(|p| ProcessorSnapshot::of(p.as_ref()))
+            .collect();
+        (alarms, snaps)
+    }
+
+    #[test]
+    fn each_processor_raises_the_alarm_of_the_failures_it_declares() {
+        // A regex that does not match (2 lines), then a time that does not
+        // parse (1 line): REGEX_MATCH_ALARM from the regex,
+        // PARSE_TIME_FAIL_ALARM from processor_strptime.
+        let (alarms, _) = alarms_of(
+            "alarm-kinds-native",
+            "  - Type: processor_parse_regex_native\n    SourceKey: content\n    Regex: '(\\w+) (.+)'\n    Keys: [word, time]\n  - Type: processor_strptime\n    SourceKey: time\n    Format: '%Y-%m-%d %H:%M:%S'\n",
+            &["a 2024-01-02 03:04:05", "nomatch", "alsonomatch", "b yesterday"],
+        );
+        let find = |alarms: &[(String, u64, String)], t: &str| {
+            alarms
+                .iter()
+                .find(|a| a.0 == t)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {t}: {alarms:?}"))
+        };
+        let regex = find(&alarms, "REGEX_MATCH_ALARM");
+        assert_eq!(regex.1, 2, "{regex:?}");
+        assert!(
+            regex
+                .2
+                .contains("processors[0] processor_parse_regex_native"),
+            "{regex:?}"
+        );
+        let time = find(&alarms, "PARSE_TIME_FAIL_ALARM");
+        assert_eq!(time.1, 1, "{time:?}");
+        assert!(
+            time.2.contains("processors[1] processor_strptime"),
+            "{time:?}"
+        );
+        assert!(
+            !alarms.iter().any(|a| a.0 == "PARSE_LOG_FAIL_ALARM"),
+            "{alarms:?}"
+        );
+
+        // processor_regex_accelerate: its regex's failures are regex
+        // alarms, its time's failures time alarms, not one kind for both.
+        let (alarms, snaps) = alarms_of(
+            "alarm-kinds-accelerate",
+            "  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%d'\n",
+            &["2024-01-02 ok", "notatime msg", "single", "alone"],
+        );
+        assert_eq!(find(&alarms, "REGEX_MATCH_ALARM").1, 2, "{alarms:?}");
+        let time = find(&alarms, "PARSE_TIME_FAIL_ALARM");
+        assert_eq!(time.1, 1, "{time:?}");
+        assert!(time.2.contains("processor_regex_accelerate"), "{time:?}");
+        // The two unmatched lines are discarded (DiscardUnmatch): parse_fail;
+        // the line of 2024, read now, is outside the time window (300 s):
+        // time_window, with OUTDATED_LOG_ALARM.
+        assert_eq!(snaps[0].discarded.get("parse_fail"), Some(&2), "{snaps:?}");
+        assert_eq!(snaps[0].discarded.get("time_window"), Some(&1), "{snaps:?}");
+        assert_eq!(snaps[0].failed, 3, "{snaps:?}");
+        assert_eq!(snaps[0].dropped, 3, "{snaps:?}");
+        assert_eq!(find(&alarms, "OUTDATED_LOG_ALARM").1, 1, "{alarms:?}");
+
+        // processor_split_log_regex: events it cannot split are a split
+        // failure (multiline_unmatched), with SPLIT_LOG_FAIL_ALARM.
+        let (alarms, snaps) = alarms_of(
+            "alarm-kinds-split",
+            "  - Type: processor_split_log_regex\n    SplitKey: nosuchfield\n    SplitRegex: 'x.*'\n",
+            &["one", "two"],
+        );
+        assert_eq!(snaps[0].dropped, 2, "{snaps:?}");
+        assert_eq!(
+            snaps[0].discarded.get("multiline_unmatched"),
+            Some(&2),
+            "{snaps:?}"
+        );
+        assert_eq!(snaps[0].drop_reason, "multiline_unmatched");
+        let split = find(&alarms, "SPLIT_LOG_FAIL_ALARM");
+        assert_eq!(split.1, 2, "{split:?}");
+        assert!(split.2.contains("processor_split_log_regex"), "{split:?}");
     }
 
     #[test]

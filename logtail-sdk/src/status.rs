@@ -90,7 +90,8 @@ pub struct AgentSummary {
 /// Batches a second above which the agent is `busy` (LoongCollector's
 /// `process_tps > 20`).
 pub const BUSY_TPS: f64 = 20.0;
-/// Open descriptors above which the agent has `many_log_files`.
+/// Log files open (by all inputs together) above which the agent has
+/// `many_log_files`.
 pub const MANY_FILES: u64 = 1000;
 
 /// What the status is classified from, over one period.
@@ -99,8 +100,9 @@ pub const MANY_FILES: u64 = 1000;
 pub struct StatusInputs {
     /// Batches processed a second.
     pub process_tps: f64,
-    /// Descriptors open now.
-    pub open_fds: u64,
+    /// Log files the inputs have open now (not every descriptor of the
+    /// process: sockets, pipes and the agent's own files do not count).
+    pub open_log_files: u64,
     /// Times a queue to the processors was full.
     pub process_queue_full: u64,
     /// Times a queue to a flusher was full.
@@ -125,7 +127,7 @@ pub fn classify(i: &StatusInputs) -> AgentStatus {
     if i.process_tps > BUSY_TPS {
         s = AgentStatus::Busy;
     }
-    if i.open_fds > MANY_FILES {
+    if i.open_log_files > MANY_FILES {
         s = AgentStatus::ManyLogFiles;
     }
     if i.process_queue_full > 0 {
@@ -179,7 +181,8 @@ impl Default for MonitorOptions {
     }
 }
 
-/// Totals the status is classified from (differences over the period).
+/// One pipeline's counters the status is classified from (differences
+/// over the period are taken per pipeline).
 #[derive(Debug, Clone, Copy, Default)]
 struct Totals {
     batches: u64,
@@ -187,6 +190,9 @@ struct Totals {
     send_full: u64,
     send_errors: u64,
 }
+
+/// Each pipeline's [`Totals`], by (name, start time).
+type PerPipeline = HashMap<(String, u64), Totals>;
 
 #[derive(Debug)]
 struct FileTrack {
@@ -218,7 +224,12 @@ struct State {
     memory_bytes: u64,
     open_fds: u64,
     status: AgentStatus,
-    history: VecDeque<(Instant, Totals)>,
+    /// Log files the inputs have open, all pipelines together.
+    open_log_files: u64,
+    /// Per tick: each pipeline's counters, by (name, start time), so that a
+    /// pipeline that goes away takes neither its old counts nor a negative
+    /// difference into the others'.
+    history: VecDeque<(Instant, PerPipeline)>,
     files: HashMap<(String, u64, u64), FileTrack>,
     pipes: HashMap<String, PipeTrack>,
 }
@@ -336,6 +347,7 @@ impl Shared {
                 cpu_cores: 0.0,
                 memory_bytes: 0,
                 open_fds: 0,
+                open_log_files: 0,
                 status: AgentStatus::Ok,
                 history: VecDeque::new(),
                 files: HashMap::new(),
@@ -352,16 +364,23 @@ impl Shared {
             st.memory_bytes = s.rss_bytes;
         }
         st.open_fds = open_fds();
-        // The status over the period.
-        let mut totals = Totals::default();
-        for p in &snapshots {
-            totals.batches += p.batches_processed;
-            totals.process_full += p.input.queue_full;
-            for s in &p.sinks {
-                totals.send_full += s.queue_full;
-                totals.send_errors += s.send_errors + s.groups_retried;
-            }
-        }
+        st.open_log_files = snapshots.iter().map(|p| p.input.files_open).sum();
+        // The status over the period, from each pipeline's differences.
+        let totals: PerPipeline = snapshots
+            .iter()
+            .map(|p| {
+                let mut t = Totals {
+                    batches: p.batches_processed,
+                    process_full: p.input.queue_full,
+                    ..Totals::default()
+                };
+                for s in &p.sinks {
+                    t.send_full += s.queue_full;
+                    t.send_errors += s.send_errors + s.groups_retried;
+                }
+                ((p.name.clone(), p.started_unix), t)
+            })
+            .collect();
         st.history.push_back((now, totals));
         while st
             .history
@@ -370,15 +389,24 @@ impl Shared {
         {
             st.history.pop_front();
         }
-        if let Some(&(t0, first)) = st.history.front() {
-            let secs = now.duration_since(t0).as_secs_f64().max(1.0);
-            // Counters restart with a new pipeline version: never negative.
+        if let (Some((t0, first)), Some((_, last))) = (st.history.front(), st.history.back()) {
+            let secs = now.duration_since(*t0).as_secs_f64().max(1.0);
+            let mut d = Totals::default();
+            for (key, now_t) in last {
+                // A pipeline (version) started within the period counts
+                // from 0; counters never go back, but stay safe.
+                let was = first.get(key).copied().unwrap_or_default();
+                d.batches += now_t.batches.saturating_sub(was.batches);
+                d.process_full += now_t.process_full.saturating_sub(was.process_full);
+                d.send_full += now_t.send_full.saturating_sub(was.send_full);
+                d.send_errors += now_t.send_errors.saturating_sub(was.send_errors);
+            }
             let i = StatusInputs {
-                process_tps: totals.batches.saturating_sub(first.batches) as f64 / secs,
-                open_fds: st.open_fds,
-                process_queue_full: totals.process_full.saturating_sub(first.process_full),
-                send_queue_full: totals.send_full.saturating_sub(first.send_full),
-                send_errors: totals.send_errors.saturating_sub(first.send_errors),
+                process_tps: d.batches as f64 / secs,
+                open_log_files: st.open_log_files,
+                process_queue_full: d.process_full,
+                send_queue_full: d.send_full,
+                send_errors: d.send_errors,
             };
             st.status = classify(&i);
         }
@@ -471,10 +499,11 @@ impl Shared {
             t.summary = t.last.clone();
         }
         // Alarms from the differences since the last tick.
-        let split = (p.input.multiline_unmatched_lines + p.discarded_get("multiline_unmatched"))
+        // The input's multi-line splitting (processors that cannot split
+        // raise their own alarm, on the processing thread).
+        let split = (p.input.multiline_unmatched_lines + p.input.multiline_discarded_lines)
             .saturating_sub(
-                t.last.input.multiline_unmatched_lines
-                    + t.last.discarded_get("multiline_unmatched"),
+                t.last.input.multiline_unmatched_lines + t.last.input.multiline_discarded_lines,
             );
         if split > 0 {
             self.alarms.raise_n(
@@ -775,6 +804,7 @@ impl StatusHandle {
                 "cpu_cores": st.cpu_cores,
                 "memory_bytes": st.memory_bytes,
                 "open_files": st.open_fds,
+                "open_log_files": st.open_log_files,
                 "started_unix": sh.started_unix,
                 "uptime_secs": unix_now().saturating_sub(sh.started_unix),
                 "pipelines": snapshots.len(),
@@ -816,6 +846,12 @@ impl StatusHandle {
             "gauge",
             "Descriptors the agent has open.",
             one(st.open_fds.to_string()),
+        );
+        family(
+            "logtail_agent_open_log_files",
+            "gauge",
+            "Log files the inputs have open (what many_log_files is judged on).",
+            one(st.open_log_files.to_string()),
         );
         family(
             "logtail_agent_status",
@@ -881,6 +917,12 @@ impl StatusHandle {
             per_pipeline(&|p| p.input.files_open),
         );
         family(
+            "logtail_input_decode_replaced_total",
+            "counter",
+            "Sequences of invalid bytes replaced by U+FFFD (FileEncoding): events altered, not dropped.",
+            per_pipeline(&|p| p.input.decode_replaced),
+        );
+        family(
             "logtail_process_parse_failures_total",
             "counter",
             "Events that failed to parse.",
@@ -904,7 +946,7 @@ impl StatusHandle {
         family(
             "logtail_discarded_events_total",
             "counter",
-            "Events dropped, by reason (time_window, filter, parse_fail, long_line, multiline_unmatched; decode counts sequences replaced by U+FFFD).",
+            "Events dropped, by reason (time_window, filter, parse_fail, long_line, multiline_unmatched).",
             discarded,
         );
         let per_sink = |f: &dyn Fn(&SinkSnapshot) -> u64| -> Vec<(String, String)> {
@@ -938,8 +980,14 @@ impl StatusHandle {
         family(
             "logtail_sink_send_errors_total",
             "counter",
-            "Sends that failed and were retried.",
-            per_sink(&|s| s.send_errors + s.groups_retried),
+            "Sends that failed (network errors and error answers).",
+            per_sink(&|s| s.send_errors),
+        );
+        family(
+            "logtail_sink_groups_retried_total",
+            "counter",
+            "Groups (requests) the flusher sent again after a failure.",
+            per_sink(&|s| s.groups_retried),
         );
         family(
             "logtail_sink_groups_spilled_total",
@@ -1020,7 +1068,7 @@ mod tests {
         assert_eq!(classify(&i), AgentStatus::Ok, "busy is above 20");
         i.process_tps = 21.0;
         assert_eq!(classify(&i), AgentStatus::Busy);
-        i.open_fds = 1001;
+        i.open_log_files = 1001;
         assert_eq!(classify(&i), AgentStatus::ManyLogFiles);
         i.process_queue_full = 1;
         assert_eq!(classify(&i), AgentStatus::ProcessBlock);
@@ -1090,6 +1138,43 @@ mod tests {
             text.contains("logtail_alarms_total{type=\"READ_LOG_DELAY_ALARM\"} 1\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn status_differences_are_per_pipeline_and_many_log_files_counts_log_files() {
+        use crate::metrics::{PipelineMetrics, SinkMetrics};
+        let registry: &'static Registry = Box::leak(Box::default());
+        let alarms: &'static Alarms = Box::leak(Box::default());
+        let old = PipelineMetrics::new("old");
+        let old_sink = Arc::new(SinkMetrics::new("flusher_sls"));
+        old.add_sink(Arc::clone(&old_sink));
+        old_sink.send_errors.add(10);
+        registry.register(Arc::clone(&old));
+        let new = PipelineMetrics::new("new");
+        let new_sink = Arc::new(SinkMetrics::new("flusher_sls"));
+        new.add_sink(Arc::clone(&new_sink));
+        registry.register(Arc::clone(&new));
+        let sh = Shared::new(MonitorOptions::default(), registry, alarms);
+        let t0 = Instant::now();
+        sh.tick(t0);
+        assert_eq!(lock(&sh.state).status, AgentStatus::Ok);
+        // "old" goes away with its 10 errors; "new" fails once: summed
+        // across pipelines the total would fall (10 → 1) and hide it.
+        registry.unregister(&old);
+        new_sink.send_errors.add(1);
+        sh.tick(t0 + Duration::from_secs(1));
+        assert_eq!(lock(&sh.state).status, AgentStatus::SendError);
+        // After the period, no new error: ok again.
+        sh.tick(t0 + Duration::from_secs(120));
+        sh.tick(t0 + Duration::from_secs(121));
+        assert_eq!(lock(&sh.state).status, AgentStatus::Ok);
+        // Open log files, not descriptors, decide many_log_files.
+        new.input.files_open.set(MANY_FILES + 1);
+        sh.tick(t0 + Duration::from_secs(122));
+        assert_eq!(lock(&sh.state).status, AgentStatus::ManyLogFiles);
+        assert_eq!(lock(&sh.state).open_log_files, MANY_FILES + 1);
+        let h = StatusHandle(Arc::new(sh));
+        assert_eq!(h.status_json()["agent"]["open_log_files"], MANY_FILES + 1);
     }
 
     #[test]

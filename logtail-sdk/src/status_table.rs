@@ -69,9 +69,14 @@ pub fn render_table(addr: &str, doc: &Value) -> String {
         .iter()
         .map(|p| {
             let input = &p["input"];
-            let discarded: u64 = p["discarded"]
-                .as_object()
-                .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+            // Dropped events only: an older agent's `decode` (sequences
+            // replaced, no event dropped) is left out.
+            let discarded: u64 = p["discarded"].as_object().map_or(0, |m| {
+                m.iter()
+                    .filter(|(k, _)| k.as_str() != "decode")
+                    .filter_map(|(_, v)| v.as_u64())
+                    .sum()
+            });
             vec![
                 s(p, "name").to_string(),
                 u(input, "lines").to_string(),
@@ -130,7 +135,8 @@ pub fn render_table(addr: &str, doc: &Value) -> String {
                 s(k, "name").to_string(),
                 u(k, "events").to_string(),
                 u(k, "groups_sent").to_string(),
-                (u(k, "send_errors") + u(k, "groups_retried")).to_string(),
+                u(k, "send_errors").to_string(),
+                u(k, "groups_retried").to_string(),
                 u(k, "groups_spilled").to_string(),
                 u(k, "groups_replayed").to_string(),
                 u(k, "groups_rejected").to_string(),
@@ -140,7 +146,8 @@ pub fn render_table(addr: &str, doc: &Value) -> String {
     out.push_str("\nSINKS\n");
     out.push_str(&table(
         &[
-            "PIPELINE", "SINK", "EVENTS", "GROUPS", "ERRORS", "SPILLED", "REPLAYED", "REJECTED",
+            "PIPELINE", "SINK", "EVENTS", "GROUPS", "ERRORS", "RETRIED", "SPILLED", "REPLAYED",
+            "REJECTED",
         ],
         &rows,
     ));
@@ -185,7 +192,7 @@ mod tests {
             "pipelines": [{
                 "name": "app",
                 "input": {"lines": 1000, "read_bytes": 2048, "behind_bytes": 1048576, "files_open": 1},
-                "events_out": 990, "parse_failures": 3, "discarded": {"filter": 7},
+                "events_out": 990, "parse_failures": 3, "discarded": {"filter": 7, "decode": 5},
                 "files": [{"path": "/var/log/app.log", "size": 2097152, "percent_read": 50.0, "behind_bytes": 1048576, "rate_bytes_per_sec": 524288.0, "eta_secs": 2.0}],
                 "sinks": [{"name": "flusher_sls", "events": 990, "groups_sent": 4, "send_errors": 1, "groups_retried": 2}],
             }],

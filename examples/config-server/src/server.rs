@@ -921,6 +921,11 @@ impl ConfigServer {
                     let excess = host.alarms.len() - keep;
                     host.alarms.drain(..excess);
                 }
+            } else {
+                // A full state without a report (an agent restarted without
+                // one, or replaced by another): what it said before no
+                // longer holds. Its alarms stay: they happened.
+                host.report = None;
             }
             dirty = before.is_none_or(|b| !b.same_state(host));
         } else {

@@ -310,3 +310,74 @@ fn a_bad_admin_token_is_refused_at_start() {
         "{err}"
     );
 }
+
+/// Posts one heartbeat of instance `id` with sequence number `seq`, full
+/// state, with `extras` as its attributes' extras.
+fn raw_heartbeat(url: &str, id: &str, seq: u64, extras: &[(&str, &str)]) {
+    use logtail_sdk::fleet::proto::{
+        AgentAttributes, HeartbeatRequest, Message, REQUEST_FLAG_FULL_STATE,
+    };
+    let req = HeartbeatRequest {
+        request_id: format!("req-{seq}").into_bytes(),
+        sequence_num: seq,
+        instance_id: id.as_bytes().to_vec(),
+        agent_type: "logtail-rs".into(),
+        attributes: Some(AgentAttributes {
+            version: b"1.0.0".to_vec(),
+            extras: extras
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            ..Default::default()
+        }),
+        flags: REQUEST_FLAG_FULL_STATE,
+        ..Default::default()
+    };
+    let r = ureq::post(&format!("{url}/Agent/Heartbeat"))
+        .set("Content-Type", "application/x-protobuf")
+        .send_bytes(&req.encode_to_vec())
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn a_full_heartbeat_without_a_report_clears_the_previous_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = spawn(&tmp.path().join("server"), "127.0.0.1:0");
+    let url = server.url.clone();
+    let host = || -> Value {
+        let (s, v) = server.call("GET", "/api/v1/hosts", None);
+        assert_eq!(s, 200, "{v}");
+        v["hosts"]
+            .as_array()
+            .and_then(|hs| hs.iter().find(|h| h["instance_id"] == "inst-1"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    raw_heartbeat(
+        &url,
+        "inst-1",
+        1,
+        &[
+            ("logtail.status", "send_block"),
+            ("logtail.cpu", "0.500"),
+            ("logtail.mem", "4096"),
+        ],
+    );
+    let h = host();
+    assert_eq!(h["agent_status"], "send_block", "{h}");
+    assert_eq!(h["cpu_cores"], 0.5);
+    assert_eq!(h["memory_bytes"], 4096);
+    // The same instance, a full state without the report's keys: the old
+    // status, CPU and memory are not shown as if they were current.
+    raw_heartbeat(&url, "inst-1", 2, &[]);
+    let h = host();
+    assert_eq!(h["status"], "OK", "{h}");
+    assert!(h["agent_status"].is_null(), "{h}");
+    assert!(h["cpu_cores"].is_null(), "{h}");
+    assert!(h["memory_bytes"].is_null(), "{h}");
+    assert!(h["reported_ms"].is_null(), "{h}");
+    // A report again: shown again.
+    raw_heartbeat(&url, "inst-1", 3, &[("logtail.status", "ok")]);
+    assert_eq!(host()["agent_status"], "ok");
+}

@@ -144,6 +144,10 @@ impl Parser for FilterParser {
         NAME
     }
 
+    fn drop_kind(&self) -> crate::process::DropKind {
+        crate::process::DropKind::Filter
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         batch.events.retain(|e| self.filter_event(e));
     }

@@ -103,6 +103,10 @@ impl Parser for GoFilterParser {
         NAME
     }
 
+    fn drop_kind(&self) -> crate::process::DropKind {
+        crate::process::DropKind::Filter
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         let before = batch.events.len();
         batch.events.retain(|e| self.keeps(e));

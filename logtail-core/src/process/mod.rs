@@ -77,6 +77,66 @@ impl std::fmt::Display for ParserStats {
     }
 }
 
+/// What the events a step counts in [`ParserStats::failed`] have in
+/// common, as the step declares it ([`crate::Parser::failure_kind`]): the
+/// agent raises LoongCollector's alarm for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// A source that did not parse (JSON, delimiter…):
+    /// `PARSE_LOG_FAIL_ALARM`.
+    #[default]
+    ParseLog,
+    /// A regular expression that did not match: `REGEX_MATCH_ALARM`.
+    RegexMatch,
+    /// A time that did not parse: `PARSE_TIME_FAIL_ALARM`.
+    ParseTime,
+}
+
+/// Why a step removes the events it counts in [`ParserStats::dropped`],
+/// as it declares it ([`crate::Parser::drop_kind`]): the `reason` label of
+/// the agent's discarded-events counter and the alarm it raises, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DropKind {
+    /// Failures discarded (`KeepingSourceWhenParseFail: false`,
+    /// `DiscardUnmatch`…): already counted as failures.
+    #[default]
+    ParseFail,
+    /// A filter left them out.
+    Filter,
+    /// Their time was outside the time window: `OUTDATED_LOG_ALARM`.
+    TimeWindow,
+    /// They could not be split into records (`processor_split_log_regex`
+    /// without its field): `SPLIT_LOG_FAIL_ALARM`.
+    Split,
+}
+
+/// The counters of one kind of a step's failures and drops; a step made
+/// of several (`processor_regex_accelerate`) has one per part
+/// ([`crate::Parser::stats_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StatsPart {
+    /// What its failures are.
+    pub failure: FailureKind,
+    /// Why it drops.
+    pub drop: DropKind,
+    /// Its counters.
+    pub stats: ParserStats,
+}
+
+impl StatsPart {
+    /// A part with these kinds and counters.
+    pub fn new(failure: FailureKind, drop: DropKind, stats: ParserStats) -> Self {
+        StatsPart {
+            failure,
+            drop,
+            stats,
+        }
+    }
+}
+
 /// Why a processor removes events: said whenever it does (no drop is
 /// silent), with the option that controls it.
 #[derive(Debug, Clone, PartialEq, Eq)]

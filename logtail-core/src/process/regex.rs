@@ -605,6 +605,10 @@ impl Parser for RegexParser {
         NAME
     }
 
+    fn failure_kind(&self) -> crate::process::FailureKind {
+        crate::process::FailureKind::RegexMatch
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         batch.events.retain_mut(|e| self.parse_event(e));
     }

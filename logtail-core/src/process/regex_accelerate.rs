@@ -136,6 +136,24 @@ impl Parser for RegexAccelerateParser {
         NAME
     }
 
+    fn failure_kind(&self) -> crate::process::FailureKind {
+        crate::process::FailureKind::RegexMatch
+    }
+
+    /// The regex's failures (`RegexMatch`) and discarded lines, the
+    /// filter's drops and the time's failures (`ParseTime`) and drops
+    /// outside the window, each as its own part.
+    fn stats_parts(&self) -> Vec<crate::process::StatsPart> {
+        let mut parts = self.regex.stats_parts();
+        if let Some(f) = &self.filter {
+            parts.extend(f.stats_parts());
+        }
+        if let Some(t) = &self.time {
+            parts.extend(t.stats_parts());
+        }
+        parts
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         self.regex.process(batch);
         if let Some(f) = &mut self.filter {

@@ -228,6 +228,10 @@ impl Parser for GoRegexParser {
         NAME
     }
 
+    fn failure_kind(&self) -> crate::process::FailureKind {
+        crate::process::FailureKind::RegexMatch
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         for e in &mut batch.events {
             self.parse_event(e);

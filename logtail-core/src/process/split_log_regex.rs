@@ -193,6 +193,10 @@ impl Parser for SplitLogRegexParser {
         NAME
     }
 
+    fn drop_kind(&self) -> crate::process::DropKind {
+        crate::process::DropKind::Split
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         let events = std::mem::take(&mut batch.events);
         let mut out = Vec::with_capacity(events.len());

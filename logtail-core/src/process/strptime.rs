@@ -244,6 +244,10 @@ impl Parser for StrptimeParser {
         NAME
     }
 
+    fn failure_kind(&self) -> crate::process::FailureKind {
+        crate::process::FailureKind::ParseTime
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         for e in &mut batch.events {
             self.process_event(e);

@@ -864,6 +864,14 @@ impl Parser for TimestampParser {
         NAME
     }
 
+    fn failure_kind(&self) -> crate::process::FailureKind {
+        crate::process::FailureKind::ParseTime
+    }
+
+    fn drop_kind(&self) -> crate::process::DropKind {
+        crate::process::DropKind::TimeWindow
+    }
+
     fn process(&mut self, batch: &mut EventBatch) {
         batch.events.retain_mut(|e| {
             let now = self.clock.unwrap_or(e.time);

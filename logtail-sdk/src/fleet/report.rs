@@ -8,7 +8,7 @@
 //! | key | value |
 //! |---|---|
 //! | [`EXTRA_STATUS`] `logtail.status` | `ok`, `busy`, `many_log_files`, `process_block`, `send_block` or `send_error` (Logtail's status names) |
-//! | [`EXTRA_CPU`] `logtail.cpu` | CPU used since the previous heartbeat, in cores, as a decimal number (`0.125`) |
+//! | [`EXTRA_CPU`] `logtail.cpu` | CPU used, in cores, as a decimal number (`0.125`): the provider's latest measurement — `logtail-agent`'s status monitor samples it over 1 s, once a second, and reports the last sample; [`ReportProvider::self_sampled`] measures it since the previous heartbeat |
 //! | [`EXTRA_MEM`] `logtail.mem` | resident memory in bytes, as a decimal integer |
 //! | [`EXTRA_ALARMS`] `logtail.alarms` | the alarms since the last successful heartbeat: a JSON array of [`AlarmReport`]s; absent when there are none |
 //!
@@ -19,7 +19,7 @@
 //! An alarm is written as LoongCollector names an alarm event's fields:
 //!
 //! ```json
-//! {"alarm_type":"PARSE_LOG_FAIL_ALARM","alarm_level":2,"alarm_message":"…",
+//! {"alarm_type":"PARSE_LOG_FAIL_ALARM","alarm_level":1,"alarm_message":"…",
 //!  "alarm_count":12,"config":"nginx","first_seen":1767225600}
 //! ```
 //!
@@ -66,7 +66,9 @@ pub const MAX_ALARMS: usize = 1000;
 pub struct AgentReport {
     /// One of [`STATUSES`] (`ok` when nothing is wrong).
     pub status: String,
-    /// CPU used since the previous report, in cores.
+    /// CPU used, in cores, as the provider last measured it (over the
+    /// last 1 s sample for `logtail-agent`; since the previous report for
+    /// [`ReportProvider::self_sampled`]).
     pub cpu_cores: f64,
     /// Resident memory, in bytes.
     pub memory_bytes: u64,
