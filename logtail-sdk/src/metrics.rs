@@ -226,6 +226,10 @@ pub struct ProcessorSnapshot {
     pub failed: u64,
     /// Events dropped.
     pub dropped: u64,
+    /// Of `dropped`, those outside the time window (counted as
+    /// `time_window` whatever `drop_reason` says).
+    #[serde(skip)]
+    pub outdated: u64,
     /// Why it drops, as the `reason` label of
     /// `logtail_discarded_events_total` (`time_window`, `filter`,
     /// `parse_fail`).
@@ -240,6 +244,7 @@ impl ProcessorSnapshot {
             processed: stats.processed,
             failed: stats.failed,
             dropped: stats.dropped,
+            outdated: stats.outdated,
             drop_reason: drop_reason_label(name),
         }
     }
@@ -337,7 +342,9 @@ impl PipelineMetrics {
         let mut discarded: BTreeMap<&'static str, u64> =
             DISCARD_REASONS.iter().map(|r| (*r, 0)).collect();
         for p in &processors {
-            *discarded.entry(p.drop_reason).or_default() += p.dropped;
+            let outdated = p.outdated.min(p.dropped);
+            *discarded.entry("time_window").or_default() += outdated;
+            *discarded.entry(p.drop_reason).or_default() += p.dropped - outdated;
         }
         *discarded.entry("long_line").or_default() += i.long_lines_truncated.get();
         *discarded.entry("multiline_unmatched").or_default() += i.multiline_discarded_lines.get();

@@ -816,7 +816,8 @@ mod tests {
             ParserStats {
                 processed: 2,
                 failed: 1,
-                dropped: 0
+                dropped: 0,
+                outdated: 0
             }
         );
     }

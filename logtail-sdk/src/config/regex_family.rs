@@ -8,7 +8,7 @@ use logtail_core::file::multiline::{
 use logtail_core::process::filter::FilterOptions;
 use logtail_core::process::filter_go::GoFilterOptions;
 use logtail_core::process::regex::RegexOptions;
-use logtail_core::process::regex_accelerate::{PreciseUnit, RegexAccelerateOptions};
+use logtail_core::process::regex_accelerate::{self, PreciseUnit, RegexAccelerateOptions};
 use logtail_core::process::regex_go::GoRegexOptions;
 use logtail_core::process::split_char::SplitCharOptions;
 use logtail_core::process::split_log_regex::SplitLogRegexOptions;
@@ -176,12 +176,21 @@ fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, Config
             ))
         }
     };
+    // LoongCollector's window is the agent-wide ilogtail_discard_interval;
+    // ours is per processor, as for processor_parse_timestamp_native.
+    let window = o.uint(
+        "DiscardOlderThanSecs",
+        regex_accelerate::DEFAULT_DISCARD_OLDER_THAN_SECS,
+        u64::MAX,
+        cx,
+    )?;
     // Nanosecond times are always kept (SLS Time_ns); nothing to turn on.
     o.bool("EnableTimestampNanosecond", false, cx)?;
     if let Some(format) = format {
         if keys.contains(&time_key) {
             let mut t = TimestampOptions::new(format);
             t.source_key = time_key.as_str().into();
+            t.discard_older_than_secs = window;
             if adjust {
                 t.source_timezone = zone;
             }
@@ -408,12 +417,18 @@ mod tests {
             panic!()
         };
         assert!(a.time.is_some() && a.precise.is_some());
+        // LoongCollector's window: ilogtail_discard_interval, 12 hours.
+        assert_eq!(a.time.as_ref().unwrap().discard_older_than_secs, 43_200);
         assert!(
             c.warnings.iter().any(|w| w.contains("read as UTC")),
             "{:?}",
             c.warnings
         );
-        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S+08:00'\n").unwrap();
+        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S+08:00'\n    DiscardOlderThanSecs: 0\n").unwrap();
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!(a.time.as_ref().unwrap().discard_older_than_secs, 0);
     }
 }
