@@ -175,8 +175,10 @@ pub(super) fn parse_processor(
             }
             s.keep_source = o.bool("KeepSource", s.keep_source, cx)?;
             s.adjust_utc_offset = o.bool("AdjustUTCOffset", false, cx)?;
-            let off = int(&mut o, "UTCOffset", 0, cx)?;
-            s.utc_offset = i32::try_from(off).unwrap_or(i32::MAX);
+            if o.get("UTCOffset").is_some() {
+                let off = int(&mut o, "UTCOffset", 0, cx)?;
+                s.utc_offset = Some(i32::try_from(off).unwrap_or(i32::MAX));
+            }
             let _ = o.bool("AlarmIfFail", true, cx)?;
             s.enable_precise_timestamp = o.bool("EnablePreciseTimestamp", false, cx)?;
             if let Some(k) = o.str("PreciseTimestampKey", cx)?.filter(|k| !k.is_empty()) {
@@ -376,12 +378,21 @@ mod tests {
         let ProcessorConfig::Strptime(s) = &c.processors[1] else {
             panic!()
         };
-        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, 25200));
+        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, Some(25200)));
         let ProcessorConfig::Grok(g) = &c.processors[3] else {
             panic!()
         };
         assert_eq!(g.matches.len(), 2);
         assert!(!g.ignore_parse_failure && !g.keep_source);
+        // AdjustUTCOffset without UTCOffset: unset, as in Go (the local offset).
+        let c = parse(&format!(
+            "{FILE}processors:\n  - Type: processor_strptime\n    Format: \"%Y\"\n    AdjustUTCOffset: true\n{OUT}"
+        ))
+        .unwrap();
+        let ProcessorConfig::Strptime(s) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, None));
     }
 
     #[test]
