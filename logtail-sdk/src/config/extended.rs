@@ -83,12 +83,63 @@ const PROCESSOR_KEYS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The options of the Go processors of the regex family (read in
+/// `regex_family`), for the same case-insensitive matching.
+/// (`processor_regex_accelerate` is C++, whose option names are
+/// case-sensitive.)
+const GO_REGEX_KEYS: &[(&str, &[&str])] = &[
+    (
+        "processor_regex",
+        &[
+            "Regex",
+            "Keys",
+            "SourceKey",
+            "FullMatch",
+            "KeepSource",
+            "KeepSourceIfParseError",
+            "NoKeyError",
+            "NoMatchError",
+        ],
+    ),
+    ("processor_filter_regex", &["Include", "Exclude"]),
+    (
+        "processor_split_char",
+        &[
+            "SourceKey",
+            "SplitSep",
+            "SplitKeys",
+            "QuoteFlag",
+            "Quote",
+            "PreserveOthers",
+            "KeepSource",
+            "KeepSourceIfParseError",
+            "NoKeyError",
+            "NoMatchError",
+        ],
+    ),
+    (
+        "processor_split_log_regex",
+        &["SplitRegex", "SplitKey", "PreserveOthers", "NoKeyError"],
+    ),
+];
+
+/// `v` (a Go processor of the regex family) with its option names in their
+/// canonical spelling, matched case-insensitively as LoongCollector's Go
+/// decoder matches them; `None` for any other plugin.
+pub(super) fn canonical_go_regex(v: &Value) -> Option<Value> {
+    canonical_in(v, GO_REGEX_KEYS).map(|(_, v)| v)
+}
+
 /// `v` with its keys renamed to the canonical spelling of `ty`'s options
 /// (case-insensitively); `None` when `ty` is not one of these plugins.
 fn canonical(v: &Value) -> Option<(String, Value)> {
+    canonical_in(v, PROCESSOR_KEYS)
+}
+
+fn canonical_in(v: &Value, table: &[(&str, &[&str])]) -> Option<(String, Value)> {
     let Value::Object(m) = v else { return None };
     let ty = m.get("Type")?.as_str()?;
-    let (_, keys) = PROCESSOR_KEYS.iter().find(|(t, _)| *t == ty)?;
+    let (_, keys) = table.iter().find(|(t, _)| *t == ty)?;
     let mut out = Map::new();
     for (k, val) in m {
         let name = keys

@@ -334,6 +334,41 @@ mod tests {
     }
 
     #[test]
+    fn go_option_names_match_case_insensitively() {
+        let c = parse(
+            "  - Type: processor_regex\n    regex: '(\\w+)'\n    keys: [a]\n    sourcekey: msg\n",
+        )
+        .unwrap();
+        let ProcessorConfig::GoRegex(r) = &c.processors[0] else {
+            panic!("{:?}", c.processors)
+        };
+        assert_eq!(
+            (r.keys.clone(), r.source_key.as_str()),
+            (vec!["a".to_owned()], "msg")
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = parse("  - Type: processor_split_char\n    splitsep: '|'\n    SPLITKEYS: [a, b]\n  - Type: processor_filter_regex\n    include:\n      a: x.*\n  - Type: processor_split_log_regex\n    splitregex: 'x.*'\n").unwrap();
+        // Only the note that the (read) SplitRegex does not frame the input.
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("processors[2]: multi-line rules"));
+        let ProcessorConfig::SplitChar(s) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!((s.split_sep.as_str(), s.split_keys.len()), ("|", 2));
+        let ProcessorConfig::GoFilter(f) = &c.processors[1] else {
+            panic!()
+        };
+        assert_eq!(f.include.len(), 1);
+        // The C++ processor_regex_accelerate stays case-sensitive.
+        let c = parse("  - Type: processor_regex_accelerate\n    keys: [a]\n").unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("keys")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
     fn filter_split_char_errors_name_what_is_wrong() {
         let e = parse("  - Type: processor_filter_regex\n    Include:\n      level: '(?<=a)b'\n")
             .unwrap_err();
