@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut adjusted_opts = base;
     adjusted_opts.adjust_utc_offset = true;
-    adjusted_opts.utc_offset = offset;
+    adjusted_opts.utc_offset = Some(offset);
     let mut adjusted = StrptimeParser::new(adjusted_opts).expect("offset in range");
     let a = plain.parse(value, now);
     let b = adjusted.parse(value, now);

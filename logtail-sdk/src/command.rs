@@ -17,9 +17,12 @@
 //!   process group is killed (SIGKILL) and the run is an error.
 //! - The standard output, trimmed of surrounding whitespace, is one event,
 //!   or one per piece when `LineSplitSep` is set; each has the field
-//!   `script_md5` (the MD5 of the script). A run that fails (exit status
-//!   not 0, killed at the timeout, anything on the standard error) gives no
-//!   event, as in LoongCollector; the error is reported unless `IgnoreError`.
+//!   `script_md5` (the MD5 of the script). A run killed at the timeout or
+//!   that writes anything on the standard error gives no event, as in
+//!   LoongCollector; the error is reported unless `IgnoreError`. The exit
+//!   status is not looked at, as LoongCollector (whose `cmd.Wait()` result
+//!   is dropped) does not: a script that exits non-zero with nothing on the
+//!   standard error has its output shipped.
 //!
 //! Differences from LoongCollector, on purpose: the environment is not the
 //! agent's (which may hold credentials) but `PATH`, `LANG`, `LC_ALL`, `TZ`
@@ -202,7 +205,7 @@ pub enum CommandError {
         /// The timeout.
         timeout_ms: u128,
     },
-    /// The script failed (exit status, or output on the standard error).
+    /// The script wrote to its standard error (reported with its exit status).
     #[error("script {path} failed ({status}); stderr: {stderr}")]
     Failed {
         /// The script file.
@@ -518,7 +521,8 @@ impl CommandInput {
                 path,
                 timeout_ms: self.opts.timeout.as_millis(),
             }),
-            Some(s) if !s.success() || !r.stderr.is_empty() => {
+            // LoongCollector ignores the exit status; only stderr fails a run.
+            Some(s) if !r.stderr.is_empty() => {
                 let mut stderr =
                     String::from_utf8_lossy(&r.stderr[..r.stderr.len().min(512)]).into_owned();
                 if r.stderr.len() > 512 {
@@ -710,9 +714,15 @@ mod tests {
         let (_d, i) = input("echo out; echo warn >&2", ScriptType::Shell);
         let e = i.check(i.run_once().unwrap()).unwrap_err();
         assert!(e.to_string().contains("stderr: warn"), "{e}");
-        let (_d, i) = input("echo out; exit 3", ScriptType::Shell);
+        let (_d, i) = input("echo out; echo bad >&2; exit 3", ScriptType::Shell);
         let e = i.check(i.run_once().unwrap()).unwrap_err();
         assert!(e.to_string().contains("exit status: 3"), "{e}");
+    }
+
+    #[test]
+    fn a_non_zero_exit_without_stderr_ships_stdout_as_loongcollector_does() {
+        let (_d, i) = input("echo out; exit 3", ScriptType::Shell);
+        assert_eq!(i.check(i.run_once().unwrap()).unwrap(), b"out");
     }
 
     #[test]

@@ -895,7 +895,8 @@ fn parse_processor(v: &Value, path: String, cx: &mut Ctx) -> Result<ProcessorCon
     if let Some(p) = extended::parse_processor(v, &path, cx)? {
         return Ok(p);
     }
-    let mut o = Obj::new(v, path, cx)?;
+    let go = extended::canonical_go_regex(v);
+    let mut o = Obj::new(go.as_ref().unwrap_or(v), path, cx)?;
     let ty = type_of(&mut o, cx)?;
     let p = match ty.as_str() {
         "processor_parse_regex_native" => {

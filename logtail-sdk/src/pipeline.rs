@@ -1335,13 +1335,15 @@ mod tests {
         let time = find(&alarms, "PARSE_TIME_FAIL_ALARM");
         assert_eq!(time.1, 1, "{time:?}");
         assert!(time.2.contains("processor_regex_accelerate"), "{time:?}");
-        // The two unmatched lines are discarded (DiscardUnmatch): parse_fail;
-        // the line of 2024, read now, is outside the time window (300 s):
-        // time_window, with OUTDATED_LOG_ALARM.
-        assert_eq!(snaps[0].discarded.get("parse_fail"), Some(&2), "{snaps:?}");
+        // The two lines the regex misses and the one whose time does not
+        // parse fail the record (as LoongCollector's RegexLogLineParser)
+        // and are discarded (DiscardUnmatch): parse_fail; the line of 2024,
+        // read now, is outside the time window (12 h): time_window, with
+        // OUTDATED_LOG_ALARM.
+        assert_eq!(snaps[0].discarded.get("parse_fail"), Some(&3), "{snaps:?}");
         assert_eq!(snaps[0].discarded.get("time_window"), Some(&1), "{snaps:?}");
         assert_eq!(snaps[0].failed, 3, "{snaps:?}");
-        assert_eq!(snaps[0].dropped, 3, "{snaps:?}");
+        assert_eq!(snaps[0].dropped, 4, "{snaps:?}");
         assert_eq!(find(&alarms, "OUTDATED_LOG_ALARM").1, 1, "{alarms:?}");
 
         // processor_split_log_regex: events it cannot split are a split

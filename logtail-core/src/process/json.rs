@@ -221,6 +221,17 @@ impl JsonScratch {
 /// see [`FieldValue::resolve`]), or `None` if `src` is not exactly one JSON
 /// object (surrounding whitespace allowed). Never panics.
 pub fn parse_object(src: &[u8], scratch: &mut JsonScratch) -> Option<Vec<Field>> {
+    parse_object_inner(src, scratch, true)
+}
+
+/// [`parse_object`] that stops at the object's closing brace, ignoring what
+/// follows it (`{"a":1} tail` parses), as Go's `jsonparser.ObjectEach`
+/// (LoongCollector's `processor_json`) does. Never panics.
+pub fn parse_object_prefix(src: &[u8], scratch: &mut JsonScratch) -> Option<Vec<Field>> {
+    parse_object_inner(src, scratch, false)
+}
+
+fn parse_object_inner(src: &[u8], scratch: &mut JsonScratch, whole: bool) -> Option<Vec<Field>> {
     let mut s = Scanner { b: src, pos: 0 };
     s.ws();
     if s.next()? != b'{' {
@@ -260,7 +271,7 @@ pub fn parse_object(src: &[u8], scratch: &mut JsonScratch) -> Option<Vec<Field>>
     }
     s.ws();
     scratch.last_len = fields.len();
-    (s.pos == src.len()).then_some(fields)
+    (!whole || s.pos == src.len()).then_some(fields)
 }
 
 /// Parses `src` as one JSON array and returns its elements (values relative
@@ -816,7 +827,8 @@ mod tests {
             ParserStats {
                 processed: 2,
                 failed: 1,
-                dropped: 0
+                dropped: 0,
+                outdated: 0
             }
         );
     }

@@ -19,7 +19,9 @@
 //! - Strings are unescaped; numbers, `true`, `false`, `null` keep their text.
 //!
 //! The source is parsed by the native scanner of [`crate::process::json`]:
-//! a value that is not exactly one JSON object is a parse failure and gives
+//! a value that does not start with one JSON object (leading whitespace
+//! allowed; text after its closing brace is ignored, as Go's
+//! `jsonparser.ObjectEach` stops there) is a parse failure and gives
 //! **no** fields (LoongCollector's streaming parser may have added the
 //! members before the error). On failure the source is kept when
 //! `KeepSource` or `KeepSourceIfParseError` is set (both default true),
@@ -28,7 +30,7 @@
 use std::sync::Arc;
 
 use crate::event::{Event, Field, FieldKey, FieldValue};
-use crate::process::json::{parse_array, parse_object, JsonScratch};
+use crate::process::json::{parse_array, parse_object, parse_object_prefix, JsonScratch};
 use crate::process::{DropReason, Outcome, ParserStats, SourceOptions, CONTENT};
 use crate::{EventBatch, Parser};
 
@@ -156,9 +158,11 @@ impl JsonExpandParser {
     }
 
     /// The fields `src` expands to (values relative to `src`), or `None`
-    /// when it is not one JSON object. Never panics.
+    /// when it does not start with a JSON object (text after the object's
+    /// closing brace is ignored, as Go's `jsonparser.ObjectEach` ignores
+    /// it). Never panics.
     pub fn expand(&mut self, src: &[u8]) -> Option<Vec<(String, FieldValue)>> {
-        let top = parse_object(src, &mut self.scratch)?;
+        let top = parse_object_prefix(src, &mut self.scratch)?;
         let pre = if self.opts.use_source_key_as_prefix {
             self.opts.source_key.clone()
         } else {
@@ -438,6 +442,28 @@ mod tests {
         assert!(!p.process_event(&mut e), "nothing left: dropped");
         assert_eq!(p.stats().dropped, 1);
         assert!(p.drop_reason().is_some());
+    }
+
+    #[test]
+    fn text_after_the_object_is_ignored_as_go_jsonparser_does() {
+        let mut o = JsonExpandOptions::new("content");
+        o.keep_source = false;
+        o.expand_connector = String::new();
+        let mut p = JsonExpandParser::new(o).unwrap();
+        let mut e = ev(r#"  {"a":1,"b":{"c":"x"}} tail {"d":2}"#);
+        assert!(p.process_event(&mut e));
+        assert_eq!(pairs(&e), owned(&[("a", "1"), ("bc", "x")]));
+        assert_eq!(p.stats().failed, 0);
+        // Not an object first, or an object cut short: still failures.
+        for bad in [r#"tail {"a":1}"#, r#"{"a":1"#, r#"{"a":1,} x"#] {
+            let mut e = ev(bad);
+            p.process_event(&mut e);
+            assert_eq!(pairs(&e), owned(&[("content", bad)]), "{bad}");
+        }
+        assert_eq!(p.stats().failed, 3);
+        // The native parser keeps refusing it (rapidjson's root must be singular).
+        let mut sc = crate::process::json::JsonScratch::default();
+        assert!(parse_object(br#"{"a":1} tail"#, &mut sc).is_none());
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct ParserStats {
     pub failed: u64,
     /// Events removed (filters, discarded failures, events outside the time window).
     pub dropped: u64,
+    /// Of `dropped`, the events dropped outside the time window
+    /// (`DiscardOlderThanSecs`), counted as `time_window` drops.
+    pub outdated: u64,
 }
 
 impl std::fmt::Display for ParserStats {
@@ -61,6 +64,7 @@ impl std::fmt::Display for ParserStats {
             processed,
             failed,
             dropped,
+            ..
         } = *self;
         write!(
             f,
@@ -482,6 +486,7 @@ mod tests {
             processed: 1000,
             failed: 3,
             dropped: 997,
+            ..Default::default()
         };
         assert_eq!(s.to_string(), "1000 events, 3 failed to parse, 997 dropped");
         assert_eq!(ParserStats::default().to_string(), "0 events");

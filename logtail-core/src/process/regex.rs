@@ -162,12 +162,35 @@ impl Syntax {
     }
 
     /// Translates `pattern` from its dialect and parses it.
+    ///
+    /// boost: byte mode (ASCII classes, `.` = any byte), Unicode mode when
+    /// the pattern needs it. Go: as Go's `regexp` reads it, `.` and negated
+    /// classes match whole UTF-8 characters (an invalid byte matching as one,
+    /// as Go's U+FFFD) while `\d`, `\w`, `\s` and `\b` stay ASCII.
     pub(crate) fn parse(&self, pattern: &str) -> Result<Hir, PatternError> {
         let translated = translate(pattern, self.dialect).map_err(|e| PatternError {
             offset: e.offset,
             message: e.to_string(),
         })?;
+        let go = |t: &str| -> Result<Hir, PatternError> {
+            let mut ast = regex_syntax::ast::parse::Parser::new()
+                .parse(t)
+                .map_err(|e| pattern_error(&e.into()))?;
+            go::ascii_perl_classes(&mut ast);
+            let hir = regex_syntax::hir::translate::TranslatorBuilder::new()
+                .unicode(true)
+                .utf8(false)
+                .dot_matches_new_line(self.dot_nl)
+                .multi_line(self.multi_line)
+                .build()
+                .translate(t, &ast)
+                .map_err(|e| pattern_error(&e.into()))?;
+            Ok(go::invalid_bytes_and_ascii_words(hir))
+        };
         let parse = |unicode: bool| {
+            if self.dialect == Dialect::Go {
+                return go(&translated);
+            }
             regex_syntax::ParserBuilder::new()
                 .unicode(unicode)
                 .utf8(false)
@@ -186,6 +209,133 @@ impl Syntax {
             }
             e
         })
+    }
+}
+
+/// Go's reading of a pattern parsed in Unicode mode.
+mod go {
+    use regex_syntax::ast::{self, Ast, ClassSet, ClassSetItem};
+    use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, Hir, HirKind, Look};
+
+    /// Go's `\d`, `\s`, `\w` (ASCII: `[0-9]`, `[\t\n\f\r ]`,
+    /// `[0-9A-Za-z_]`) as a bracketed class.
+    fn perl(p: &ast::ClassPerl) -> ast::ClassBracketed {
+        let span = p.span;
+        let ascii = |kind| {
+            ClassSetItem::Ascii(ast::ClassAscii {
+                span,
+                kind,
+                negated: false,
+            })
+        };
+        let item = match p.kind {
+            ast::ClassPerlKind::Digit => ascii(ast::ClassAsciiKind::Digit),
+            ast::ClassPerlKind::Word => ascii(ast::ClassAsciiKind::Word),
+            ast::ClassPerlKind::Space => ClassSetItem::Union(ast::ClassSetUnion {
+                span,
+                items: ['\t', '\n', '\x0C', '\r', ' ']
+                    .into_iter()
+                    .map(|c| {
+                        ClassSetItem::Literal(ast::Literal {
+                            span,
+                            kind: ast::LiteralKind::Verbatim,
+                            c,
+                        })
+                    })
+                    .collect(),
+            }),
+        };
+        ast::ClassBracketed {
+            span,
+            negated: p.negated,
+            kind: ClassSet::Item(item),
+        }
+    }
+
+    fn set(s: &mut ClassSet) {
+        match s {
+            ClassSet::Item(i) => item(i),
+            ClassSet::BinaryOp(op) => {
+                set(&mut op.lhs);
+                set(&mut op.rhs);
+            }
+        }
+    }
+
+    fn item(i: &mut ClassSetItem) {
+        match i {
+            ClassSetItem::Perl(p) => {
+                let b = perl(p);
+                *i = ClassSetItem::Bracketed(Box::new(b));
+            }
+            ClassSetItem::Bracketed(b) => set(&mut b.kind),
+            ClassSetItem::Union(u) => u.items.iter_mut().for_each(item),
+            _ => {}
+        }
+    }
+
+    /// Rewrites every `\d`, `\s`, `\w` (and negations) of `ast` to Go's
+    /// ASCII classes. (The depth is bounded by the parser's nest limit.)
+    pub(super) fn ascii_perl_classes(a: &mut Ast) {
+        match a {
+            Ast::ClassPerl(p) => {
+                let b = perl(p);
+                *a = Ast::ClassBracketed(Box::new(b));
+            }
+            Ast::ClassBracketed(b) => set(&mut b.kind),
+            Ast::Repetition(r) => ascii_perl_classes(&mut r.ast),
+            Ast::Group(g) => ascii_perl_classes(&mut g.ast),
+            Ast::Alternation(x) => x.asts.iter_mut().for_each(ascii_perl_classes),
+            Ast::Concat(x) => x.asts.iter_mut().for_each(ascii_perl_classes),
+            _ => {}
+        }
+    }
+
+    /// Word boundaries made ASCII (Go's `\b`); a class that matches U+FFFD
+    /// (`.`, negated classes) also matches one byte of invalid UTF-8, as
+    /// Go decodes it to U+FFFD, after the whole characters it prefers.
+    pub(super) fn invalid_bytes_and_ascii_words(h: Hir) -> Hir {
+        match h.into_kind() {
+            HirKind::Class(Class::Unicode(c)) => {
+                let fffd = c
+                    .ranges()
+                    .iter()
+                    .any(|r| r.start() <= '\u{FFFD}' && '\u{FFFD}' <= r.end());
+                let class = Hir::class(Class::Unicode(c));
+                if fffd {
+                    let byte = ClassBytes::new([ClassBytesRange::new(0x80, 0xFF)]);
+                    Hir::alternation(vec![class, Hir::class(Class::Bytes(byte))])
+                } else {
+                    class
+                }
+            }
+            HirKind::Class(c) => Hir::class(c),
+            HirKind::Look(l) => Hir::look(match l {
+                Look::WordUnicode => Look::WordAscii,
+                Look::WordUnicodeNegate => Look::WordAsciiNegate,
+                Look::WordStartUnicode => Look::WordStartAscii,
+                Look::WordEndUnicode => Look::WordEndAscii,
+                Look::WordStartHalfUnicode => Look::WordStartHalfAscii,
+                Look::WordEndHalfUnicode => Look::WordEndHalfAscii,
+                other => other,
+            }),
+            HirKind::Repetition(mut r) => {
+                r.sub = Box::new(invalid_bytes_and_ascii_words(*r.sub));
+                Hir::repetition(r)
+            }
+            HirKind::Capture(mut c) => {
+                c.sub = Box::new(invalid_bytes_and_ascii_words(*c.sub));
+                Hir::capture(c)
+            }
+            HirKind::Concat(v) => {
+                Hir::concat(v.into_iter().map(invalid_bytes_and_ascii_words).collect())
+            }
+            HirKind::Alternation(v) => {
+                Hir::alternation(v.into_iter().map(invalid_bytes_and_ascii_words).collect())
+            }
+            HirKind::Literal(l) => Hir::literal(l.0),
+            HirKind::Empty => Hir::empty(),
+        }
     }
 }
 

@@ -35,8 +35,9 @@ use crate::{EventBatch, Parser};
 /// The LoongCollector type string.
 pub const NAME: &str = "processor_regex";
 
-/// Compiles a pattern of a Go processor: Go's syntax, byte mode (Unicode
-/// when the pattern needs it). `dot_nl`: `.` matches `\n` (`(?s)`).
+/// Compiles a pattern of a Go processor as Go's `regexp` reads it: `.` and
+/// negated classes match whole UTF-8 characters, `\d`, `\w`, `\s`, `\b`
+/// are ASCII (see [`Syntax::parse`]). `dot_nl`: `.` matches `\n` (`(?s)`).
 pub(crate) fn compile_go(pattern: &str, dot_nl: bool) -> Result<meta::Regex, PatternError> {
     let mut s = Syntax::new(Dialect::Go);
     s.dot_nl = dot_nl;
@@ -277,6 +278,53 @@ mod tests {
         p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn chinese_text_matches_whole_characters_with_ascii_perl_classes() {
+        let (got, _) = run(GoRegexOptions::new("(.{2})", keys(&["a"])), "中文日志");
+        assert_eq!(got, pairs(&[("a", "中文")]));
+        let (got, _) = run(
+            GoRegexOptions::new("([^,]{3}),(.)", keys(&["a", "b"])),
+            "日志行,级",
+        );
+        assert_eq!(got, pairs(&[("a", "日志行"), ("b", "级")]));
+        // \w, \d, \s stay ASCII, even beside a non-ASCII class.
+        let (got, st) = run(GoRegexOptions::new(r"^(\w+)$", keys(&["a"])), "中");
+        assert_eq!((got, st.failed), (pairs(&[("content", "中")]), 1));
+        let (got, _) = run(
+            GoRegexOptions::new(r"([中\w]+) (\d+)", keys(&["a", "b"])),
+            "中ab 12٣",
+        );
+        assert_eq!(got, pairs(&[("a", "中ab"), ("b", "12")]));
+        let (got, _) = run(
+            GoRegexOptions::new(r"(\W+)(\w+)", keys(&["a", "b"])),
+            "日志x1",
+        );
+        assert_eq!(got, pairs(&[("a", "日志"), ("b", "x1")]));
+        let (got, _) = run(
+            GoRegexOptions::new(r"(\S+)\s(\S+)", keys(&["a", "b"])),
+            "日志\u{3000}x y",
+        );
+        assert_eq!(got, pairs(&[("a", "日志\u{3000}x"), ("b", "y")]));
+        // \b is an ASCII word boundary: none between 中 and a.
+        let (got, st) = run(GoRegexOptions::new(r"\b(a)", keys(&["a"])), "中a");
+        assert_eq!((got, st.failed), (pairs(&[("a", "a")]), 0));
+        let (_, st) = run(GoRegexOptions::new(r"é\b(a)", keys(&["a"])), "éa");
+        assert_eq!(st.failed, 0);
+        // The byte alternative, when nothing else matches (README: a
+        // difference; Go does not match this).
+        let (_, st) = run(GoRegexOptions::new(r"^(.{3})$", keys(&["a"])), "中");
+        assert_eq!(st.failed, 0);
+        // Invalid UTF-8 still matches `.` (one byte, Go's U+FFFD).
+        let mut p = GoRegexParser::new(GoRegexOptions::new("^(.*)$", keys(&["a"]))).unwrap();
+        let mut e = Event::line(
+            Bytes::from_static(b"bad \xff\xe6\x97 end"),
+            0,
+            Timestamp::default(),
+        );
+        p.parse_event(&mut e);
+        assert_eq!(e.field("a"), Some(&b"bad \xff\xe6\x97 end"[..]));
     }
 
     #[test]

@@ -5,11 +5,12 @@
 //! [`crate::process::timestamp`] (the same directives: `%Y %m %d %H %M %S
 //! %f %z %s %b %j %p`…; the format must match a prefix of the value). The
 //! zone follows LoongCollector:
-//! - with `AdjustUTCOffset: true`, the time read is moved by `-UTCOffset`
+//! - with `AdjustUTCOffset: true` and a `UTCOffset`, the time read is moved by `-UTCOffset`
 //!   seconds (`UTCOffset: 28800` reads `12:00` as 12:00 UTC+8); with `%z`
 //!   in the format the offset written in the value applies first and
 //!   `UTCOffset` then shifts the result, as LoongCollector does;
-//! - otherwise, for a format without `%z` that is not `%s`, the machine's
+//! - otherwise (also with `AdjustUTCOffset: true` but no `UTCOffset`, as
+//!   Go leaves it unset then), for a format without `%z` that is not `%s`, the machine's
 //!   local UTC offset at the time the processor is built is used (like
 //!   LoongCollector's `time.Now().Zone()`); [`StrptimeOptions::local_offset`]
 //!   overrides it;
@@ -67,8 +68,9 @@ pub struct StrptimeOptions {
     /// `AdjustUTCOffset` (default false).
     pub adjust_utc_offset: bool,
     /// `UTCOffset`: seconds east of UTC, -43200..=50400 (used with
-    /// `AdjustUTCOffset`).
-    pub utc_offset: i32,
+    /// `AdjustUTCOffset`; `None`, the default, is the local offset as
+    /// without it).
+    pub utc_offset: Option<i32>,
     /// `EnablePreciseTimestamp` (default false).
     pub enable_precise_timestamp: bool,
     /// `PreciseTimestampKey` (default `precise_timestamp`).
@@ -88,7 +90,7 @@ impl StrptimeOptions {
             format: format.into(),
             keep_source: true,
             adjust_utc_offset: false,
-            utc_offset: 0,
+            utc_offset: None,
             enable_precise_timestamp: false,
             precise_timestamp_key: "precise_timestamp".into(),
             precise_timestamp_unit: PreciseUnit::Millis,
@@ -146,11 +148,12 @@ impl StrptimeParser {
         if opts.format.is_empty() {
             return Err(StrptimeError::EmptyFormat);
         }
-        let shift = if opts.adjust_utc_offset {
-            if !(-12 * 3600..=14 * 3600).contains(&opts.utc_offset) {
-                return Err(StrptimeError::BadOffset(opts.utc_offset));
+        let adjust = opts.utc_offset.filter(|_| opts.adjust_utc_offset);
+        let shift = if let Some(off) = adjust {
+            if !(-12 * 3600..=14 * 3600).contains(&off) {
+                return Err(StrptimeError::BadOffset(off));
             }
-            opts.utc_offset
+            off
         } else if !opts.format.contains("%z") && opts.format != "%s" {
             opts.local_offset.unwrap_or_else(local_utc_offset)
         } else {
@@ -309,12 +312,31 @@ mod tests {
         let mut o = StrptimeOptions::new("%Y/%m/%d %H:%M:%S");
         o.source_key = "log_time".into();
         o.adjust_utc_offset = true;
-        o.utc_offset = 25200;
+        o.utc_offset = Some(25200);
         o.local_offset = Some(8 * 3600); // ignored with AdjustUTCOffset
         let mut p = parser(o);
         let mut e = ev_with("log_time", "2016/01/02 12:59:59");
         p.process_event(&mut e);
         assert_eq!(e.time.secs, 1_451_714_399);
+    }
+
+    #[test]
+    fn adjust_without_an_offset_falls_back_to_the_local_offset_as_go_does() {
+        // Go leaves UTCOffset unset (nilUTCOffset) and takes time.Now().Zone().
+        let mut o = StrptimeOptions::new("%Y/%m/%d %H:%M:%S");
+        o.source_key = "log_time".into();
+        o.adjust_utc_offset = true;
+        o.local_offset = Some(8 * 3600);
+        let mut p = parser(o.clone());
+        let mut e = ev_with("log_time", "2016/01/02 12:59:59");
+        p.process_event(&mut e);
+        assert_eq!(e.time.secs, 1_451_710_799);
+        // An explicit 0 is UTC.
+        o.utc_offset = Some(0);
+        let mut p = parser(o);
+        let mut e = ev_with("log_time", "2016/01/02 12:59:59");
+        p.process_event(&mut e);
+        assert_eq!(e.time.secs, 1_451_739_599);
     }
 
     #[test]
@@ -332,7 +354,7 @@ mod tests {
         );
         // "Set to UTC-8 (-28800): get 2016/01/02 05:59:59 -0800".
         o.adjust_utc_offset = true;
-        o.utc_offset = -28800;
+        o.utc_offset = Some(-28800);
         let mut p = parser(o);
         assert_eq!(
             p.parse(b"2016/01/02 12:59:59 +0700", Timestamp::default())
@@ -394,7 +416,7 @@ mod tests {
         );
         let mut o = StrptimeOptions::new("%Y");
         o.adjust_utc_offset = true;
-        o.utc_offset = 15 * 3600;
+        o.utc_offset = Some(15 * 3600);
         let e = StrptimeParser::new(o).unwrap_err();
         assert!(e.to_string().starts_with("UTCOffset: 54000"), "{e}");
         let e = StrptimeParser::new(StrptimeOptions::new("%Q")).unwrap_err();
@@ -453,7 +475,7 @@ mod tests {
             let off = next(26 * 3600 + 1) as i32 - 12 * 3600;
             let mut o = StrptimeOptions::new("%Y/%m/%d %H:%M:%S");
             o.adjust_utc_offset = true;
-            o.utc_offset = off;
+            o.utc_offset = Some(off);
             let mut p = parser(o);
             let text = format!("{y:04}/{m:02}/{d:02} {h:02}:{mi:02}:{s:02}");
             let want = days(y, m, d) * 86400 + h * 3600 + mi * 60 + s - off as i64;

@@ -794,6 +794,13 @@ impl TimestampParser {
     /// Parses one value (using and updating the prefix cache). `now` is the
     /// reference time (for the default year). Never panics.
     pub fn parse_value(&mut self, text: &[u8], now: Timestamp) -> Option<Timestamp> {
+        self.parse_value_end(text, now).map(|(ts, _)| ts)
+    }
+
+    /// [`TimestampParser::parse_value`], also giving where the format's
+    /// match ended in `text` (the text after it is ignored, as strptime
+    /// ignores it). Never panics.
+    pub fn parse_value_end(&mut self, text: &[u8], now: Timestamp) -> Option<(Timestamp, usize)> {
         let year = self.default_year(now);
         let y = year.unwrap_or(0);
         let split = self.format.split;
@@ -823,13 +830,34 @@ impl TimestampParser {
             }
             (p, pos, base)
         };
-        run(&self.format.items[split..], text, pos, &mut p)?;
+        let (end, _) = run(&self.format.items[split..], text, pos, &mut p)?;
         let base = match base {
             Some(b) => b,
             None => base_secs(&p, y)?,
         };
         let ts = self.resolve(base, &p);
-        Some(self.roll_back(ts, &p, year, now))
+        Some((self.roll_back(ts, &p, year, now), end))
+    }
+
+    /// `SourceKey`: the field the time is read from.
+    pub fn source_key(&self) -> &str {
+        &self.source_key
+    }
+
+    /// Whether the format reads a fraction of a second (`%f`).
+    pub fn has_fraction(&self) -> bool {
+        self.format.items.contains(&Item::Frac)
+    }
+
+    /// Whether `ts` lies outside the time window ending at `now`
+    /// (`DiscardOlderThanSecs`; never when the window is 0).
+    pub fn outside_window(&self, ts: Timestamp, now: Timestamp) -> bool {
+        self.window > 0
+            && ts
+                < Timestamp {
+                    secs: now.secs.saturating_sub(self.window),
+                    nanos: now.nanos,
+                }
     }
 
     /// Processes one event with reference time `now`: sets its time if the
@@ -845,15 +873,10 @@ impl TimestampParser {
             return true;
         };
         event.time = ts;
-        if self.window > 0 {
-            let oldest = Timestamp {
-                secs: now.secs.saturating_sub(self.window),
-                nanos: now.nanos,
-            };
-            if ts < oldest {
-                self.stats.dropped += 1;
-                return false;
-            }
+        if self.outside_window(ts, now) {
+            self.stats.dropped += 1;
+            self.stats.outdated += 1;
+            return false;
         }
         true
     }
@@ -1381,7 +1404,8 @@ mod tests {
             ParserStats {
                 processed: 3,
                 failed: 2,
-                dropped: 0
+                dropped: 0,
+                outdated: 0
             }
         );
     }
@@ -1431,7 +1455,8 @@ mod tests {
             ParserStats {
                 processed: 5,
                 failed: 1,
-                dropped: 2
+                dropped: 2,
+                outdated: 2
             }
         );
         let why = p.drop_reason().expect("the window drops");

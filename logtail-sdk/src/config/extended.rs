@@ -83,12 +83,63 @@ const PROCESSOR_KEYS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The options of the Go processors of the regex family (read in
+/// `regex_family`), for the same case-insensitive matching.
+/// (`processor_regex_accelerate` is C++, whose option names are
+/// case-sensitive.)
+const GO_REGEX_KEYS: &[(&str, &[&str])] = &[
+    (
+        "processor_regex",
+        &[
+            "Regex",
+            "Keys",
+            "SourceKey",
+            "FullMatch",
+            "KeepSource",
+            "KeepSourceIfParseError",
+            "NoKeyError",
+            "NoMatchError",
+        ],
+    ),
+    ("processor_filter_regex", &["Include", "Exclude"]),
+    (
+        "processor_split_char",
+        &[
+            "SourceKey",
+            "SplitSep",
+            "SplitKeys",
+            "QuoteFlag",
+            "Quote",
+            "PreserveOthers",
+            "KeepSource",
+            "KeepSourceIfParseError",
+            "NoKeyError",
+            "NoMatchError",
+        ],
+    ),
+    (
+        "processor_split_log_regex",
+        &["SplitRegex", "SplitKey", "PreserveOthers", "NoKeyError"],
+    ),
+];
+
+/// `v` (a Go processor of the regex family) with its option names in their
+/// canonical spelling, matched case-insensitively as LoongCollector's Go
+/// decoder matches them; `None` for any other plugin.
+pub(super) fn canonical_go_regex(v: &Value) -> Option<Value> {
+    canonical_in(v, GO_REGEX_KEYS).map(|(_, v)| v)
+}
+
 /// `v` with its keys renamed to the canonical spelling of `ty`'s options
 /// (case-insensitively); `None` when `ty` is not one of these plugins.
 fn canonical(v: &Value) -> Option<(String, Value)> {
+    canonical_in(v, PROCESSOR_KEYS)
+}
+
+fn canonical_in(v: &Value, table: &[(&str, &[&str])]) -> Option<(String, Value)> {
     let Value::Object(m) = v else { return None };
     let ty = m.get("Type")?.as_str()?;
-    let (_, keys) = PROCESSOR_KEYS.iter().find(|(t, _)| *t == ty)?;
+    let (_, keys) = table.iter().find(|(t, _)| *t == ty)?;
     let mut out = Map::new();
     for (k, val) in m {
         let name = keys
@@ -175,8 +226,10 @@ pub(super) fn parse_processor(
             }
             s.keep_source = o.bool("KeepSource", s.keep_source, cx)?;
             s.adjust_utc_offset = o.bool("AdjustUTCOffset", false, cx)?;
-            let off = int(&mut o, "UTCOffset", 0, cx)?;
-            s.utc_offset = i32::try_from(off).unwrap_or(i32::MAX);
+            if o.get("UTCOffset").is_some() {
+                let off = int(&mut o, "UTCOffset", 0, cx)?;
+                s.utc_offset = Some(i32::try_from(off).unwrap_or(i32::MAX));
+            }
             let _ = o.bool("AlarmIfFail", true, cx)?;
             s.enable_precise_timestamp = o.bool("EnablePreciseTimestamp", false, cx)?;
             if let Some(k) = o.str("PreciseTimestampKey", cx)?.filter(|k| !k.is_empty()) {
@@ -376,12 +429,21 @@ mod tests {
         let ProcessorConfig::Strptime(s) = &c.processors[1] else {
             panic!()
         };
-        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, 25200));
+        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, Some(25200)));
         let ProcessorConfig::Grok(g) = &c.processors[3] else {
             panic!()
         };
         assert_eq!(g.matches.len(), 2);
         assert!(!g.ignore_parse_failure && !g.keep_source);
+        // AdjustUTCOffset without UTCOffset: unset, as in Go (the local offset).
+        let c = parse(&format!(
+            "{FILE}processors:\n  - Type: processor_strptime\n    Format: \"%Y\"\n    AdjustUTCOffset: true\n{OUT}"
+        ))
+        .unwrap();
+        let ProcessorConfig::Strptime(s) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!((s.adjust_utc_offset, s.utc_offset), (true, None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use logtail_core::file::multiline::{
 use logtail_core::process::filter::FilterOptions;
 use logtail_core::process::filter_go::GoFilterOptions;
 use logtail_core::process::regex::RegexOptions;
-use logtail_core::process::regex_accelerate::{PreciseUnit, RegexAccelerateOptions};
+use logtail_core::process::regex_accelerate::{self, PreciseUnit, RegexAccelerateOptions};
 use logtail_core::process::regex_go::GoRegexOptions;
 use logtail_core::process::split_char::SplitCharOptions;
 use logtail_core::process::split_log_regex::SplitLogRegexOptions;
@@ -176,12 +176,21 @@ fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, Config
             ))
         }
     };
+    // LoongCollector's window is the agent-wide ilogtail_discard_interval;
+    // ours is per processor, as for processor_parse_timestamp_native.
+    let window = o.uint(
+        "DiscardOlderThanSecs",
+        regex_accelerate::DEFAULT_DISCARD_OLDER_THAN_SECS,
+        u64::MAX,
+        cx,
+    )?;
     // Nanosecond times are always kept (SLS Time_ns); nothing to turn on.
     o.bool("EnableTimestampNanosecond", false, cx)?;
     if let Some(format) = format {
         if keys.contains(&time_key) {
             let mut t = TimestampOptions::new(format);
             t.source_key = time_key.as_str().into();
+            t.discard_older_than_secs = window;
             if adjust {
                 t.source_timezone = zone;
             }
@@ -325,6 +334,41 @@ mod tests {
     }
 
     #[test]
+    fn go_option_names_match_case_insensitively() {
+        let c = parse(
+            "  - Type: processor_regex\n    regex: '(\\w+)'\n    keys: [a]\n    sourcekey: msg\n",
+        )
+        .unwrap();
+        let ProcessorConfig::GoRegex(r) = &c.processors[0] else {
+            panic!("{:?}", c.processors)
+        };
+        assert_eq!(
+            (r.keys.clone(), r.source_key.as_str()),
+            (vec!["a".to_owned()], "msg")
+        );
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = parse("  - Type: processor_split_char\n    splitsep: '|'\n    SPLITKEYS: [a, b]\n  - Type: processor_filter_regex\n    include:\n      a: x.*\n  - Type: processor_split_log_regex\n    splitregex: 'x.*'\n").unwrap();
+        // Only the note that the (read) SplitRegex does not frame the input.
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("processors[2]: multi-line rules"));
+        let ProcessorConfig::SplitChar(s) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!((s.split_sep.as_str(), s.split_keys.len()), ("|", 2));
+        let ProcessorConfig::GoFilter(f) = &c.processors[1] else {
+            panic!()
+        };
+        assert_eq!(f.include.len(), 1);
+        // The C++ processor_regex_accelerate stays case-sensitive.
+        let c = parse("  - Type: processor_regex_accelerate\n    keys: [a]\n").unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("keys")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
     fn filter_split_char_errors_name_what_is_wrong() {
         let e = parse("  - Type: processor_filter_regex\n    Include:\n      level: '(?<=a)b'\n")
             .unwrap_err();
@@ -408,12 +452,18 @@ mod tests {
             panic!()
         };
         assert!(a.time.is_some() && a.precise.is_some());
+        // LoongCollector's window: ilogtail_discard_interval, 12 hours.
+        assert_eq!(a.time.as_ref().unwrap().discard_older_than_secs, 43_200);
         assert!(
             c.warnings.iter().any(|w| w.contains("read as UTC")),
             "{:?}",
             c.warnings
         );
-        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S+08:00'\n").unwrap();
+        let c = parse("  - Type: processor_regex_accelerate\n    Regex: '(\\S+) (.*)'\n    Keys: [time, msg]\n    TimeFormat: '%Y-%m-%dT%H:%M:%S+08:00'\n    DiscardOlderThanSecs: 0\n").unwrap();
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let ProcessorConfig::RegexAccelerate(a) = &c.processors[0] else {
+            panic!()
+        };
+        assert_eq!(a.time.as_ref().unwrap().discard_older_than_secs, 0);
     }
 }
