@@ -108,15 +108,16 @@ impl AlarmType {
         }
     }
 
-    /// The level it is raised at: 1 warning, 2 error, 3 critical.
+    /// The level it is raised at: 1 warning, 2 error, 3 critical, after
+    /// LoongCollector's rule for levels: 1 for a single failure that does
+    /// not hold up the flow (a line that did not parse, one send that
+    /// failed and is retried), 2 for what puts the flow at risk (a quota,
+    /// a backlog), 3 for lost data, an unusable config or a crash.
     pub fn level(self) -> u8 {
         match self {
-            AlarmType::LogtailCrash => 3,
-            AlarmType::SendQuotaExceed
-            | AlarmType::DiscardData
-            | AlarmType::CategoryConfig
-            | AlarmType::SendDataFail => 2,
-            AlarmType::ReadLogDelay
+            AlarmType::LogtailCrash | AlarmType::DiscardData | AlarmType::CategoryConfig => 3,
+            AlarmType::SendQuotaExceed | AlarmType::ReadLogDelay => 2,
+            AlarmType::SendDataFail
             | AlarmType::RegexMatch
             | AlarmType::SplitLogFail
             | AlarmType::ParseTimeFail

@@ -550,7 +550,7 @@ fn a_config_that_fails_raises_category_config_alarm() {
     let st = status(&addr);
     let alarm = find_alarm(&st, "CATEGORY_CONFIG_ALARM", "broken")
         .unwrap_or_else(|| panic!("no CATEGORY_CONFIG_ALARM for broken: {st:#}"));
-    assert_eq!(alarm["level"], 2);
+    assert_eq!(alarm["level"], 3);
     assert_eq!(alarm["count"], 1);
     assert!(
         alarm["message"]
