@@ -190,16 +190,7 @@ pub(crate) fn run(args: &RunArgs, lock_fd: std::os::fd::RawFd) -> ExitCode {
         return ExitCode::from(2);
     }
     let socket_path = upgrade::socket_path(&data_dir);
-    let mut listener = match bind(&socket_path) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            tracing::warn!(
-                "supervisor: no control socket at {} ({e}); `logtail-agent upgrade` will not reach this agent",
-                socket_path.display()
-            );
-            None
-        }
-    };
+    let mut listener = bind_or_warn(&socket_path);
     let probation = Duration::from_secs_f64(args.upgrade_probation_secs);
     let mut binary = match std::env::current_exe() {
         Ok(p) => p,
@@ -382,16 +373,7 @@ pub(crate) fn run(args: &RunArgs, lock_fd: std::os::fd::RawFd) -> ExitCode {
                         "supervisor: cannot re-execute as {}: {e}; the old supervisor goes on",
                         binary.display()
                     );
-                    listener = match bind(&socket_path) {
-                        Ok(l) => Some(l),
-                        Err(e) => {
-                            tracing::warn!(
-                                "supervisor: no control socket at {} ({e}); `logtail-agent upgrade` will not reach this agent",
-                                socket_path.display()
-                            );
-                            None
-                        }
-                    };
+                    listener = bind_or_warn(&socket_path);
                 }
             }
         }
@@ -489,6 +471,21 @@ fn take_exit_cause(data_dir: &Path) -> Option<String> {
     let _ = std::fs::remove_file(&path);
     let s = s.trim();
     (!s.is_empty()).then(|| s.chars().take(300).collect())
+}
+
+/// The control socket, or none (said in the log: the agent runs on,
+/// only `logtail-agent upgrade` cannot reach it).
+fn bind_or_warn(path: &Path) -> Option<UnixListener> {
+    match bind(path) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(
+                "supervisor: no control socket at {} ({e}); `logtail-agent upgrade` will not reach this agent",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 fn bind(path: &Path) -> std::io::Result<UnixListener> {
