@@ -431,7 +431,7 @@ mod tests {
             Some(&b"CATEGORY_CONFIG_ALARM"[..])
         );
         assert_eq!(events[0].field("alarm_count"), Some(&b"2"[..]));
-        assert_eq!(events[0].field("alarm_level"), Some(&b"2"[..]));
+        assert_eq!(events[0].field("alarm_level"), Some(&b"3"[..]));
         input.last = None;
         let mut again: Vec<EventBatch> = Vec::new();
         input.poll(&mut again).unwrap();
