@@ -828,7 +828,6 @@ mod tests {
                 processed: 2,
                 failed: 1,
                 dropped: 0,
-                outdated: 0
             }
         );
     }

@@ -51,9 +51,6 @@ pub struct ParserStats {
     pub failed: u64,
     /// Events removed (filters, discarded failures, events outside the time window).
     pub dropped: u64,
-    /// Of `dropped`, the events dropped outside the time window
-    /// (`DiscardOlderThanSecs`), counted as `time_window` drops.
-    pub outdated: u64,
 }
 
 impl std::fmt::Display for ParserStats {
@@ -64,7 +61,6 @@ impl std::fmt::Display for ParserStats {
             processed,
             failed,
             dropped,
-            ..
         } = *self;
         write!(
             f,
@@ -78,6 +74,54 @@ impl std::fmt::Display for ParserStats {
             write!(f, ", {dropped} dropped")?;
         }
         Ok(())
+    }
+}
+
+/// The unit of a precise timestamp field (`PreciseTimestampUnit` of
+/// `processor_strptime` and `processor_regex_accelerate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PreciseUnit {
+    /// Milliseconds (`ms`, the default).
+    #[default]
+    Millis,
+    /// Microseconds (`us`).
+    Micros,
+    /// Nanoseconds (`ns`).
+    Nanos,
+}
+
+impl PreciseUnit {
+    /// The unit named `ms`, `us` or `ns`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "ms" => Some(PreciseUnit::Millis),
+            "us" => Some(PreciseUnit::Micros),
+            "ns" => Some(PreciseUnit::Nanos),
+            _ => None,
+        }
+    }
+
+    /// Nanoseconds per unit.
+    pub fn nanos(self) -> u32 {
+        match self {
+            PreciseUnit::Millis => 1_000_000,
+            PreciseUnit::Micros => 1_000,
+            PreciseUnit::Nanos => 1,
+        }
+    }
+
+    /// `ts` in this unit since the epoch, rounded down: the value of the
+    /// precise timestamp field.
+    ///
+    /// ```
+    /// use logtail_core::process::PreciseUnit;
+    /// let ts = logtail_core::Timestamp { secs: 1_688_108_774, nanos: 812_345_678 };
+    /// assert_eq!(PreciseUnit::Millis.count(ts), 1_688_108_774_812);
+    /// ```
+    pub fn count(self, ts: crate::Timestamp) -> i128 {
+        (i128::from(ts.secs) * 1_000_000_000 + i128::from(ts.nanos))
+            .div_euclid(i128::from(self.nanos()))
     }
 }
 
@@ -486,7 +530,6 @@ mod tests {
             processed: 1000,
             failed: 3,
             dropped: 997,
-            ..Default::default()
         };
         assert_eq!(s.to_string(), "1000 events, 3 failed to parse, 997 dropped");
         assert_eq!(ParserStats::default().to_string(), "0 events");

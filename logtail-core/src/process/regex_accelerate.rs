@@ -16,8 +16,8 @@
 //!   LoongCollector's `RegexLogLineParser`, a time that does not parse fails
 //!   the record like a regex failure, and a time older than the window
 //!   (`DiscardOlderThanSecs`, default 43200 s: LoongCollector's
-//!   `ilogtail_discard_interval`) drops it (counted as a time-window drop,
-//!   [`ParserStats::outdated`]);
+//!   `ilogtail_discard_interval`) drops it (a time-window drop in
+//!   [`Parser::stats_parts`]);
 //! - a record that does not match (or whose time does not parse) is dropped
 //!   with `DiscardUnmatch` (default **true**); with `false` it is kept as
 //!   LoongCollector's `AddUnmatchLog` keeps it: the raw record alone, under
@@ -44,18 +44,8 @@ use bytes::Bytes;
 /// The LoongCollector type string.
 pub const NAME: &str = "processor_regex_accelerate";
 
-/// The unit of `PreciseTimestampKey`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum PreciseUnit {
-    /// `ms` (the default).
-    #[default]
-    Millis,
-    /// `us`.
-    Micros,
-    /// `ns`.
-    Nanos,
-}
+/// The unit of `PreciseTimestampKey` (shared with `processor_strptime`).
+pub use crate::process::PreciseUnit;
 
 /// The default time window of `processor_regex_accelerate`
 /// (`DiscardOlderThanSecs`): LoongCollector's `ilogtail_discard_interval`,
@@ -124,8 +114,10 @@ pub struct RegexAccelerateParser {
     /// `DiscardUnmatch`: unmatched records are dropped, else kept as
     /// `__raw_log__`.
     discard: bool,
-    /// Time failures, unmatched records dropped, records outside the window.
+    /// Time failures, and records dropped: unmatched or outside the window.
     own: ParserStats,
+    /// Of `own.dropped`, the records outside the window.
+    outdated: u64,
 }
 
 /// The fraction of a second LoongCollector's `GetPreciseTimestamp` reads
@@ -149,17 +141,6 @@ fn suffix_nanos(rest: &[u8]) -> u32 {
         n += 1;
     }
     v * 10u32.pow(9 - n)
-}
-
-impl PreciseUnit {
-    /// Nanoseconds per unit.
-    fn nanos(self) -> u32 {
-        match self {
-            PreciseUnit::Millis => 1_000_000,
-            PreciseUnit::Micros => 1_000,
-            PreciseUnit::Nanos => 1,
-        }
-    }
 }
 
 /// What became of one record.
@@ -186,6 +167,7 @@ impl RegexAccelerateParser {
                 .map(|(k, u)| (crate::event::FieldKey::interned(&k), u)),
             discard,
             own: ParserStats::default(),
+            outdated: 0,
         })
     }
 
@@ -209,13 +191,7 @@ impl RegexAccelerateParser {
                 ts.nanos = suffix_nanos(value.get(end..).unwrap_or_default());
             }
             ts.nanos -= ts.nanos % unit.nanos();
-            let (secs, nanos) = (i128::from(ts.secs), i128::from(ts.nanos));
-            let v = match unit {
-                PreciseUnit::Millis => secs * 1_000 + nanos / 1_000_000,
-                PreciseUnit::Micros => secs * 1_000_000 + nanos / 1_000,
-                PreciseUnit::Nanos => secs * 1_000_000_000 + nanos,
-            };
-            e.set_field(key.clone(), Bytes::from(v.to_string()));
+            e.set_field(key.clone(), Bytes::from(unit.count(ts).to_string()));
         }
         e.time = ts;
         Fate::Keep
@@ -246,7 +222,7 @@ impl RegexAccelerateParser {
             Fate::Keep => true,
             Fate::Outdated => {
                 self.own.dropped += 1;
-                self.own.outdated += 1;
+                self.outdated += 1;
                 false
             }
             Fate::Unmatched if self.discard => {
@@ -282,7 +258,6 @@ impl Parser for RegexAccelerateParser {
         let mut parts = self.regex.stats_parts();
         // This step's own counters: times that did not parse, records
         // outside the window, and the unmatched records it discards.
-        let own = self.own;
         let part = |failed, dropped| ParserStats {
             failed,
             dropped,
@@ -291,12 +266,12 @@ impl Parser for RegexAccelerateParser {
         parts.push(StatsPart::new(
             FailureKind::ParseTime,
             DropKind::TimeWindow,
-            part(own.failed, own.outdated),
+            part(self.own.failed, self.outdated),
         ));
         parts.push(StatsPart::new(
             FailureKind::RegexMatch,
             DropKind::ParseFail,
-            part(0, own.dropped.saturating_sub(own.outdated)),
+            part(0, self.own.dropped.saturating_sub(self.outdated)),
         ));
         if let Some(f) = &self.filter {
             parts.extend(f.stats_parts());
@@ -319,7 +294,6 @@ impl Parser for RegexAccelerateParser {
         {
             s.failed += other.failed;
             s.dropped += other.dropped;
-            s.outdated += other.outdated;
         }
         s
     }
@@ -411,6 +385,15 @@ mod tests {
         assert!(p.drop_reason().unwrap().to_string().contains("; or "));
     }
 
+    /// The records dropped outside the time window, as the parts say.
+    fn outdated(p: &RegexAccelerateParser) -> u64 {
+        p.stats_parts()
+            .iter()
+            .filter(|part| part.drop == crate::process::DropKind::TimeWindow)
+            .map(|part| part.stats.dropped)
+            .sum()
+    }
+
     fn at(s: &str, secs: i64) -> Event {
         Event::line(
             Bytes::copy_from_slice(s.as_bytes()),
@@ -445,7 +428,7 @@ mod tests {
         assert_eq!(b.events[0].time.secs, now - 36_000);
         let st = p.stats();
         assert_eq!(
-            (st.processed, st.failed, st.dropped, st.outdated),
+            (st.processed, st.failed, st.dropped, outdated(&p)),
             (2, 0, 1, 1)
         );
         let why = p.drop_reason().unwrap().to_string();
@@ -491,7 +474,7 @@ mod tests {
         p.process(&mut b);
         assert!(b.events.is_empty());
         let st = p.stats();
-        assert_eq!((st.failed, st.dropped, st.outdated), (2, 2, 0));
+        assert_eq!((st.failed, st.dropped, outdated(&p)), (2, 2, 0));
         assert!(p
             .drop_reason()
             .unwrap()

@@ -40,18 +40,9 @@ use crate::{EventBatch, Parser, Timestamp};
 /// The LoongCollector type string of this processor.
 pub const NAME: &str = "processor_strptime";
 
-/// The unit of the precise timestamp field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum PreciseUnit {
-    /// Milliseconds (`ms`, the default).
-    #[default]
-    Millis,
-    /// Microseconds (`us`).
-    Micros,
-    /// Nanoseconds (`ns`).
-    Nanos,
-}
+/// The unit of the precise timestamp field (shared with
+/// `processor_regex_accelerate`).
+pub use crate::process::PreciseUnit;
 
 /// Options of `processor_strptime`, with LoongCollector's defaults.
 ///
@@ -231,13 +222,7 @@ impl StrptimeParser {
             event.remove_field(&self.source_key);
         }
         if let Some((key, unit)) = &self.precise {
-            let nanos = ts.secs as i128 * 1_000_000_000 + ts.nanos as i128;
-            let v = match unit {
-                PreciseUnit::Millis => nanos.div_euclid(1_000_000),
-                PreciseUnit::Micros => nanos.div_euclid(1_000),
-                PreciseUnit::Nanos => nanos,
-            };
-            event.set_field(key.clone(), Bytes::from(v.to_string()));
+            event.set_field(key.clone(), Bytes::from(unit.count(ts).to_string()));
         }
     }
 }

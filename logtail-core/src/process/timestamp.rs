@@ -875,7 +875,6 @@ impl TimestampParser {
         event.time = ts;
         if self.outside_window(ts, now) {
             self.stats.dropped += 1;
-            self.stats.outdated += 1;
             return false;
         }
         true
@@ -1405,7 +1404,6 @@ mod tests {
                 processed: 3,
                 failed: 2,
                 dropped: 0,
-                outdated: 0
             }
         );
     }
@@ -1456,7 +1454,6 @@ mod tests {
                 processed: 5,
                 failed: 1,
                 dropped: 2,
-                outdated: 2
             }
         );
         let why = p.drop_reason().expect("the window drops");

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use logtail_core::process::add_fields::AddFieldsOptions;
 use logtail_core::process::grok::GrokOptions;
 use logtail_core::process::json_expand::JsonExpandOptions;
-use logtail_core::process::strptime::{PreciseUnit, StrptimeOptions};
+use logtail_core::process::strptime::StrptimeOptions;
 
 use super::{kind, ConfigError, Ctx, InputConfig, Obj, ProcessorConfig};
 use crate::command::{self, CommandOptions, ScriptType, MAX_SCRIPT_BYTES};
@@ -235,17 +235,12 @@ pub(super) fn parse_processor(
             if let Some(k) = o.str("PreciseTimestampKey", cx)?.filter(|k| !k.is_empty()) {
                 s.precise_timestamp_key = k;
             }
-            s.precise_timestamp_unit = match o.str("PreciseTimestampUnit", cx)?.as_deref() {
-                None | Some("") | Some("ms") => PreciseUnit::Millis,
-                Some("us") => PreciseUnit::Micros,
-                Some("ns") => PreciseUnit::Nanos,
-                Some(other) => {
-                    return Err(cx.err(
-                        o.key("PreciseTimestampUnit"),
-                        format!("expected ms, us or ns, found {other:?}"),
-                    ))
-                }
-            };
+            let unit = o.str("PreciseTimestampUnit", cx)?;
+            s.precise_timestamp_unit = super::regex_family::precise_unit(
+                unit.as_deref().filter(|u| !u.is_empty()),
+                &o,
+                cx,
+            )?;
             ignored = &["AlignTimestamp"];
             ProcessorConfig::Strptime(s)
         }

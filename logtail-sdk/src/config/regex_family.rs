@@ -165,17 +165,7 @@ fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, Config
     let precise_key = o
         .str("PreciseTimestampKey", cx)?
         .unwrap_or_else(|| "precise_timestamp".to_owned());
-    let unit = match o.str("PreciseTimestampUnit", cx)?.as_deref() {
-        None | Some("ms") => PreciseUnit::Millis,
-        Some("us") => PreciseUnit::Micros,
-        Some("ns") => PreciseUnit::Nanos,
-        Some(other) => {
-            return Err(cx.err(
-                o.key("PreciseTimestampUnit"),
-                format!("expected ms, us or ns, found {other:?}"),
-            ))
-        }
-    };
+    let unit = precise_unit(o.str("PreciseTimestampUnit", cx)?.as_deref(), o, cx)?;
     // LoongCollector's window is the agent-wide ilogtail_discard_interval;
     // ours is per processor, as for processor_parse_timestamp_native.
     let window = o.uint(
@@ -216,6 +206,25 @@ fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, Config
 /// `LogBeginRegex`…) and `processor_split_log_regex` whole multi-line
 /// records; ours frames lines, so their rules become the input's
 /// `Multiline` when the input has none (and the processor comes first).
+/// `PreciseTimestampUnit` of `processor_regex_accelerate` and
+/// `processor_strptime`: `ms` when absent, `us` or `ns`; anything else is
+/// an error naming the key.
+pub(super) fn precise_unit(
+    name: Option<&str>,
+    o: &Obj,
+    cx: &Ctx,
+) -> Result<PreciseUnit, ConfigError> {
+    match name {
+        None => Ok(PreciseUnit::Millis),
+        Some(n) => PreciseUnit::from_name(n).ok_or_else(|| {
+            cx.err(
+                o.key("PreciseTimestampUnit"),
+                format!("expected ms, us or ns, found {n:?}"),
+            )
+        }),
+    }
+}
+
 pub(super) fn bridge_multiline(
     inputs: &mut [InputConfig],
     processors: &[ProcessorConfig],
