@@ -235,22 +235,19 @@ pub struct ProcessorSnapshot {
     /// Its drops by reason (a processor made of several steps,
     /// `processor_regex_accelerate`, may drop for several).
     pub discarded: BTreeMap<&'static str, u64>,
-    /// Its counters by kind of failure and drop.
-    #[serde(skip)]
-    pub parts: Vec<StatsPart>,
 }
 
 impl ProcessorSnapshot {
     /// The counters of `parser`, with the kinds of failures and drops it
     /// declares ([`Parser::stats_parts`]).
     pub fn of(parser: &dyn Parser) -> Self {
-        Self::from_parts(parser.name(), parser.stats(), parser.stats_parts())
+        Self::from_parts(parser.name(), parser.stats(), &parser.stats_parts())
     }
 
     /// The counters `stats` of the processor `name`, split into `parts`.
-    pub fn from_parts(name: &str, stats: ParserStats, parts: Vec<StatsPart>) -> Self {
+    pub fn from_parts(name: &str, stats: ParserStats, parts: &[StatsPart]) -> Self {
         let mut discarded: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for p in &parts {
+        for p in parts {
             if p.stats.dropped > 0 {
                 *discarded.entry(drop_reason_label(p.drop)).or_default() += p.stats.dropped;
             }
@@ -268,7 +265,6 @@ impl ProcessorSnapshot {
             dropped: stats.dropped,
             drop_reason,
             discarded,
-            parts,
         }
     }
 }
@@ -592,9 +588,9 @@ mod tests {
         st.failed = 2;
         let part = |d| StatsPart::new(Default::default(), d, st);
         m.set_processors(vec![
-            ProcessorSnapshot::from_parts("a", st, vec![part(DropKind::TimeWindow)]),
-            ProcessorSnapshot::from_parts("b", st, vec![part(DropKind::Filter)]),
-            ProcessorSnapshot::from_parts("c", st, vec![part(DropKind::Split)]),
+            ProcessorSnapshot::from_parts("a", st, &[part(DropKind::TimeWindow)]),
+            ProcessorSnapshot::from_parts("b", st, &[part(DropKind::Filter)]),
+            ProcessorSnapshot::from_parts("c", st, &[part(DropKind::Split)]),
         ]);
         m.input.long_lines_truncated.add(1);
         m.input.decode_replacements.add(5);
