@@ -31,8 +31,9 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     }
     agent::raise_fd_limit();
     // Restarted by the supervisor: say why, as LoongCollector does.
-    if let Ok(cause) = std::env::var("LOGTAIL_RESTART_CAUSE") {
-        logtail_sdk::status::raise_restart_alarm(&cause);
+    let restart_cause = std::env::var("LOGTAIL_RESTART_CAUSE").ok();
+    if let Some(cause) = &restart_cause {
+        logtail_sdk::status::raise_restart_alarm(cause);
     }
     let mut options = AgentOptions::new(args.data_dir.clone());
     let read_gate = ReadGate::default();
@@ -126,7 +127,7 @@ pub(crate) fn run(args: &RunArgs, limits: Limits) -> ExitCode {
     // first start before anything was read. A worker restarted by the
     // supervisor goes on without it instead: collecting matters more than
     // the endpoint, and exit 2 would stop the whole agent.
-    let restarted = std::env::var_os("LOGTAIL_RESTART_CAUSE").is_some();
+    let restarted = restart_cause.is_some();
     let mut status_server = None;
     if let (Some(addr), Some(m)) = (&args.status_listen, &status) {
         match crate::status_http::StatusServer::start(addr, m.handle()) {
