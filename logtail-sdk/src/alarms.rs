@@ -186,6 +186,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Where the alarm `seq` is in `history`, if it is still there and its
+/// window is still open at `now`.
+fn open_index(history: &VecDeque<Alarm>, seq: u64, now: u64) -> Option<usize> {
+    let first = history.front()?.seq;
+    let idx = usize::try_from(seq.checked_sub(first)?).ok()?;
+    history
+        .get(idx)
+        .filter(|a| a.seq == seq && now < a.first_seen_unix.saturating_add(ALARM_WINDOW.as_secs()))
+        .map(|_| idx)
+}
+
 impl Alarms {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -212,29 +223,20 @@ impl Alarms {
         let mut inner = self.lock();
         *inner.totals.entry(name).or_default() += count;
         let key = (name, config.to_owned(), level);
-        if let Some(&seq) = inner.open.get(&key) {
-            let first = inner.history.front().map_or(seq, |a| a.seq);
-            let idx = usize::try_from(seq.saturating_sub(first)).unwrap_or(usize::MAX);
-            if let Some(a) = inner.history.get_mut(idx).filter(|a| a.seq == seq) {
-                if now < a.first_seen_unix.saturating_add(ALARM_WINDOW.as_secs()) {
-                    a.count += count;
-                    a.last_seen_unix = now;
-                    return;
-                }
-            }
+        let open_idx = inner
+            .open
+            .get(&key)
+            .and_then(|&seq| open_index(&inner.history, seq, now));
+        if let Some(a) = open_idx.and_then(|i| inner.history.get_mut(i)) {
+            a.count += count;
+            a.last_seen_unix = now;
+            return;
         }
         // A new window: first forget the windows that closed (or whose
         // alarm left the history), so that the map holds the open ones
         // only and does not grow as configs come and go.
-        let window = ALARM_WINDOW.as_secs();
         let Inner { history, open, .. } = &mut *inner;
-        let first = history.front().map_or(0, |a| a.seq);
-        open.retain(|_, seq| {
-            usize::try_from(seq.saturating_sub(first))
-                .ok()
-                .and_then(|i| history.get(i))
-                .is_some_and(|a| a.seq == *seq && now < a.first_seen_unix.saturating_add(window))
-        });
+        open.retain(|_, seq| open_index(history, *seq, now).is_some());
         inner.next_seq += 1;
         let seq = inner.next_seq;
         inner.history.push_back(Alarm {
