@@ -202,10 +202,6 @@ fn regex_accelerate(o: &mut Obj, cx: &mut Ctx) -> Result<ProcessorConfig, Config
     Ok(ProcessorConfig::RegexAccelerate(Box::new(a)))
 }
 
-/// LoongCollector's file input hands `processor_regex_accelerate` (with
-/// `LogBeginRegex`…) and `processor_split_log_regex` whole multi-line
-/// records; ours frames lines, so their rules become the input's
-/// `Multiline` when the input has none (and the processor comes first).
 /// `PreciseTimestampUnit` of `processor_regex_accelerate` and
 /// `processor_strptime`: `ms` when absent, `us` or `ns`; anything else is
 /// an error naming the key.
@@ -225,6 +221,10 @@ pub(super) fn precise_unit(
     }
 }
 
+/// LoongCollector's file input hands `processor_regex_accelerate` (with
+/// `LogBeginRegex`…) and `processor_split_log_regex` whole multi-line
+/// records; ours frames lines, so their rules become the input's
+/// `Multiline` when the input has none (and the processor comes first).
 pub(super) fn bridge_multiline(
     inputs: &mut [InputConfig],
     processors: &[ProcessorConfig],
